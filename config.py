@@ -1,0 +1,14 @@
+"""pyinfra loads this file (from the directory you run it in) before the inventory.
+
+It pins pyinfra to the version in requirements.txt, and makes every host's data be validated
+against labhub/config.py as soon as the inventory is loaded: bad input stops the run before
+any host is contacted.
+"""
+
+from pyinfra import config
+
+from labhub.inventory import validate_before_connect
+
+config.REQUIRE_PYINFRA_VERSION = "~=3.10.0"
+
+validate_before_connect()

@@ -1,0 +1,1 @@
+"""labhub: provision a research lab's multi-user JupyterHub host with pyinfra."""

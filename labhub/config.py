@@ -1,0 +1,243 @@
+"""The one config model: everything a host's data can say, each field with its default and meaning.
+
+Host data comes from the inventory and `group_data/` (pyinfra merges them); `labhub.inventory`
+validates it into a `LabHost` before any connection is made, and every task reads only that.
+`python -m labhub.config` prints this model as the reference table in docs/configuration.md.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+# Host accounts of hub users are "jupyter-<name>"; useradd takes at most 32 characters.
+JUPYTER_PREFIX = "jupyter-"
+MAX_UNIX_NAME = 32
+MAX_HUB_NAME = MAX_UNIX_NAME - len(JUPYTER_PREFIX)
+UNIX_NAME = re.compile(r"^[a-z_][a-z0-9_-]*$")
+UNIX_NAME_RULE = "lower-case letters, digits, '_' or '-', starting with a letter or '_'"
+UID_MIN, UID_MAX = 1000, 60000  # Debian/Ubuntu login.defs range for regular accounts
+
+# Names a lab member may not take: accounts and groups of a Debian/Ubuntu base system and of
+# the packages this tool installs, plus names with a role in the hub or in Docker.
+RESERVED_NAMES = frozenset(
+    """
+    root daemon bin sys sync games man lp mail news uucp proxy www-data backup list irc gnats
+    nobody nogroup _apt systemd-network systemd-resolve systemd-timesync systemd-journal
+    systemd-coredump messagebus sshd syslog uuidd tcpdump tss polkitd dnsmasq avahi landscape
+    pollinate fwupd-refresh usbmux lxd ubuntu debian admin adm sudo wheel staff users shadow
+    utmp video audio plugdev netdev input kvm render docker dockremap containerd jupyter
+    jupyterhub hub proxy registry operator
+    """.split()
+)
+
+# Docker's release key (https://download.docker.com/linux/debian/gpg), as Docker documents it.
+DOCKER_RELEASE_KEY_FINGERPRINT = "9DC858229FC7DD38854AE2D88D81803C0EBFCD88"
+DOCKER_DOWNLOAD_URL = "https://download.docker.com/linux"
+
+# /etc/docker/daemon.json unless data says otherwise: rotate container logs so a chatty
+# notebook cannot fill the disk, and keep containers running while dockerd restarts.
+DAEMON_JSON_DEFAULTS: dict[str, Any] = {
+    "log-driver": "json-file",
+    "log-opts": {"max-size": "10m", "max-file": "3"},
+    "live-restore": True,
+}
+
+# Operating systems this tool supports: os-release ID -> VERSION_ID values.
+SUPPORTED_OS = {"debian": ("12", "13"), "ubuntu": ("22.04", "24.04")}
+
+
+class Model(BaseModel):
+    # strict: "1001" is not a UID and "yes" is not a bool; forbid: a typo is an error, not a no-op.
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+
+def check_unix_name(name: str, max_length: int, what: str) -> str:
+    if not UNIX_NAME.match(name):
+        raise ValueError(f"{what} must be {UNIX_NAME_RULE}")
+    if len(name) > max_length:
+        raise ValueError(f"{what} must be at most {max_length} characters, got {len(name)}")
+    if name in RESERVED_NAMES:
+        raise ValueError(f"{what} is reserved for the system (root, docker, daemon, ...)")
+    return name
+
+
+def check_uid(uid: int | None) -> int | None:
+    if uid is not None and not UID_MIN <= uid <= UID_MAX:
+        raise ValueError(f"UID must be between {UID_MIN} and {UID_MAX} (regular accounts)")
+    return uid
+
+
+def expand_name_shorthand(value: Any) -> Any:
+    """Lets data say `"alice"` where it means `{"name": "alice"}`."""
+    return {"name": value} if isinstance(value, str) else value
+
+
+class Admin(Model):
+    """A lab sysadmin's host account: created if missing, member of `docker`."""
+
+    name: str = Field(description="host login name (not 'jupyter-*'; the account is created if missing)")
+    uid: int | None = Field(None, description=f"fixed UID ({UID_MIN}-{UID_MAX}); none: useradd picks")
+
+    _shorthand = model_validator(mode="before")(expand_name_shorthand)
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, name: str) -> str:
+        check_unix_name(name, MAX_UNIX_NAME, "an admin name")
+        if name.startswith(JUPYTER_PREFIX):
+            raise ValueError(f"an admin name must not start with '{JUPYTER_PREFIX}' (hub users do)")
+        return name
+
+    _uid = field_validator("uid")(check_uid)
+
+
+class HubUser(Model):
+    """A lab member: hub login `<name>`, host account `jupyter-<name>`."""
+
+    name: str = Field(description=f"hub login name, at most {MAX_HUB_NAME} characters; host account is 'jupyter-<name>'")
+    uid: int | None = Field(None, description=f"fixed UID ({UID_MIN}-{UID_MAX}) of the host account; none: useradd picks")
+    group: str = Field("users", description="primary group of the host account (GID 100 'users' by default; created if missing)")
+    shell: str = Field("/bin/bash", description="login shell of the host account")
+    admin: bool = Field(False, description="JupyterHub admin (sees and manages other users' servers)")
+
+    _shorthand = model_validator(mode="before")(expand_name_shorthand)
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, name: str) -> str:
+        return check_unix_name(name, MAX_HUB_NAME, "a hub user name")
+
+    _uid = field_validator("uid")(check_uid)
+
+    @field_validator("group")
+    @classmethod
+    def _group(cls, group: str) -> str:
+        if not UNIX_NAME.match(group) or len(group) > MAX_UNIX_NAME:
+            raise ValueError(f"a group name must be {UNIX_NAME_RULE}, at most {MAX_UNIX_NAME} characters")
+        if group in {"docker", "sudo", "root", "adm", "wheel", "shadow"}:
+            raise ValueError("a hub user's group must not grant root or Docker access")
+        return group
+
+    @field_validator("shell")
+    @classmethod
+    def _shell(cls, shell: str) -> str:
+        if not shell.startswith("/"):
+            raise ValueError("a shell must be an absolute path such as /bin/bash")
+        return shell
+
+    @property
+    def account(self) -> str:
+        return JUPYTER_PREFIX + self.name
+
+
+class DockerEngine(Model):
+    """Where Docker Engine and Compose v2 come from, and how dockerd is configured."""
+
+    source: Literal["official", "distro", "mirror"] = Field(
+        "official",
+        description="'official': Docker's apt repository; 'distro': the distribution's docker.io + Compose v2; "
+        "'mirror': Docker's packages from an apt mirror you name",
+    )
+    version: str | None = Field(None, description="pin docker-ce/docker-ce-cli to this apt version (official/mirror); none: newest")
+    repo_url: str | None = Field(None, description=f"apt URL (official: {DOCKER_DOWNLOAD_URL}/<debian|ubuntu>; mirror: required)")
+    repo_suite: str | None = Field(None, description="apt suite (official: the OS codename; mirror: required)")
+    repo_component: str = Field("stable", description="apt component")
+    key_url: str | None = Field(None, description="URL of the repository's signing key (official: <repo_url>/gpg; mirror: required)")
+    key_fingerprint: str | None = Field(
+        None,
+        description=f"the signing key's fingerprint, checked before apt trusts the key (official: {DOCKER_RELEASE_KEY_FINGERPRINT}; mirror: required)",
+    )
+    daemon_json: dict[str, Any] = Field(
+        default_factory=dict,
+        description="keys merged over the defaults of /etc/docker/daemon.json (json-file logs 10m x 3, live-restore); "
+        "a key set to None is dropped",
+    )
+
+    @field_validator("key_fingerprint")
+    @classmethod
+    def _fingerprint(cls, fingerprint: str | None) -> str | None:
+        if fingerprint is None:
+            return None
+        normalised = fingerprint.replace(" ", "").upper()
+        if not re.fullmatch(r"[0-9A-F]{40}", normalised):
+            raise ValueError("a key fingerprint must be 40 hexadecimal digits (spaces allowed)")
+        return normalised
+
+    @field_validator("repo_url", "key_url")
+    @classmethod
+    def _url(cls, url: str | None) -> str | None:
+        if url is not None and not re.match(r"^https?://[^\s/]+", url):
+            raise ValueError("must be an http:// or https:// URL")
+        return url.rstrip("/") if url else url
+
+    @field_validator("daemon_json")
+    @classmethod
+    def _no_tcp_socket(cls, daemon_json: dict[str, Any]) -> dict[str, Any]:
+        hosts = daemon_json.get("hosts") or []
+        if any(not str(h).startswith(("unix://", "fd://")) for h in hosts):
+            raise ValueError("daemon_json.hosts may only name unix:// or fd:// sockets: a TCP Docker port is root for anyone who reaches it")
+        return daemon_json
+
+    @model_validator(mode="after")
+    def _source_fields(self) -> DockerEngine:
+        repo_fields = ("version", "repo_url", "repo_suite", "key_url", "key_fingerprint")
+        if self.source == "distro":
+            given = [f for f in repo_fields if getattr(self, f) is not None]
+            if given:
+                raise ValueError(f"{', '.join(given)} only apply to source 'official' or 'mirror', not 'distro'")
+        if self.source == "mirror":
+            missing = [f for f in ("repo_url", "repo_suite", "key_url", "key_fingerprint") if getattr(self, f) is None]
+            if missing:
+                raise ValueError(f"source 'mirror' needs {', '.join(missing)}")
+        return self
+
+    def daemon_config(self) -> dict[str, Any]:
+        merged = {**DAEMON_JSON_DEFAULTS, **self.daemon_json}
+        return {key: value for key, value in merged.items() if value is not None}
+
+
+class LabHost(Model):
+    """Everything one lab server's data can say."""
+
+    admins: list[Admin] = Field(default_factory=list, description="lab sysadmins: exactly these accounts are in the root-equivalent 'docker' group")
+    users: list[HubUser] = Field(default_factory=list, description="lab members; a 'jupyter-*' account no longer listed is locked, never deleted")
+    docker: DockerEngine = Field(default_factory=DockerEngine, description="Docker Engine source and daemon.json")
+
+    @field_validator("admins")
+    @classmethod
+    def _unique_admins(cls, admins: list[Admin]) -> list[Admin]:
+        _check_unique("admins", [a.name for a in admins], [a.uid for a in admins])
+        return admins
+
+    @field_validator("users")
+    @classmethod
+    def _unique_users(cls, users: list[HubUser]) -> list[HubUser]:
+        _check_unique("users", [u.name for u in users], [u.uid for u in users])
+        return users
+
+    @model_validator(mode="after")
+    def _uids_across_lists(self) -> LabHost:
+        admin_uids = {a.uid: a.name for a in self.admins if a.uid is not None}
+        for user in self.users:
+            if user.uid in admin_uids:
+                raise ValueError(f"UID {user.uid} is used by admin '{admin_uids[user.uid]}' and user '{user.name}'")
+        return self
+
+
+def _check_unique(field: str, names: list[str], uids: list[int | None]) -> None:
+    seen: dict[str, int] = {}
+    for index, name in enumerate(names):
+        key = name.lower()
+        if key in seen:
+            raise ValueError(f"duplicate name '{name}' ({field}[{seen[key]}] and {field}[{index}]; names are compared lower-cased)")
+        seen[key] = index
+    seen_uids: dict[int, int] = {}
+    for index, uid in enumerate(uids):
+        if uid is None:
+            continue
+        if uid in seen_uids:
+            raise ValueError(f"duplicate UID {uid} ({field}[{seen_uids[uid]}] and {field}[{index}])")
+        seen_uids[uid] = index

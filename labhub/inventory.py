@@ -1,0 +1,163 @@
+"""Host data -> validated `LabHost`, checked for every host before pyinfra connects to any.
+
+pyinfra offers no hook between loading the inventory and connecting, so `config.py` (which
+pyinfra loads first) calls `validate_before_connect()`, which runs the checks right after
+pyinfra has merged inventory and group data (`State.init`) and stops the run on bad input.
+"""
+
+from __future__ import annotations
+
+import difflib
+from typing import Any
+
+from pydantic import ValidationError
+
+from labhub.config import LabHost
+
+# Data keys that belong to pyinfra itself (connection settings, global operation arguments).
+_pyinfra_keys: frozenset[str] | None = None
+
+# Validated config per host name, filled before connecting and read by every task.
+_validated: dict[str, LabHost] = {}
+
+
+class ConfigError(Exception):
+    """Bad host data; the message names host, field, bad value and what is allowed."""
+
+
+def pyinfra_data_keys() -> frozenset[str]:
+    global _pyinfra_keys
+    if _pyinfra_keys is None:
+        from pyinfra.api.arguments import all_global_arguments
+        from pyinfra.api.connectors import get_all_connectors
+
+        keys = {name for name, _ in all_global_arguments()}
+        for connector in get_all_connectors().values():
+            keys |= set(getattr(connector, "data_meta", None) or {})
+        _pyinfra_keys = frozenset(keys)
+    return _pyinfra_keys
+
+
+# Fields whose values are never echoed in an error message.
+SECRET_FIELD_NAMES = frozenset({"password", "username", "token", "secret"})
+
+
+def _field_path(loc: tuple[Any, ...]) -> str:
+    path = ""
+    for part in loc:
+        path += f"[{part}]" if isinstance(part, int) else (f".{part}" if path else str(part))
+    return path
+
+
+def _shown(value: Any, loc: tuple[Any, ...]) -> str:
+    if any(str(part) in SECRET_FIELD_NAMES for part in loc):
+        return "<hidden>"
+    text = repr(value)
+    if len(text) > 80:
+        text = text[:77] + "..."
+    return f"{text} ({type(value).__name__})"
+
+
+def _problems(error: ValidationError, data: dict[str, Any]) -> list[str]:
+    problems = []
+    for item in error.errors():
+        loc = item["loc"]
+        where = _field_path(loc)
+        if item["type"] == "extra_forbidden":
+            known = _known_keys_at(loc[:-1])
+            guess = _closest(str(loc[-1]), known)
+            hint = f"did you mean '{guess}'? " if guess else ""
+            problems.append(f"{where}: unknown key; {hint}allowed: {', '.join(sorted(known))}")
+            continue
+        message = item["msg"].removeprefix("Value error, ")
+        if item["type"] == "missing":
+            problems.append(f"{where}: required field is missing")
+        elif loc:
+            problems.append(f"{where} = {_shown(item['input'], loc)}: {message}")
+        else:
+            problems.append(message)
+    return problems
+
+
+def _closest(key: str, known: list[str]) -> str | None:
+    """The known key a typo most likely meant ('jupyter_user' -> 'users')."""
+    close = difflib.get_close_matches(key, known, n=1, cutoff=0.45)
+    if close:
+        return close[0]
+    return next((k for k in known if k.rstrip("s") in key), None)
+
+
+def _known_keys_at(loc: tuple[Any, ...]) -> list[str]:
+    """Field names of the model found at `loc` (for 'did you mean')."""
+    model: Any = LabHost
+    for part in loc:
+        if isinstance(part, int):
+            continue
+        annotation = model.model_fields[part].annotation
+        args = getattr(annotation, "__args__", ())
+        model = next((a for a in args if isinstance(a, type) and hasattr(a, "model_fields")), annotation)
+    return list(model.model_fields)
+
+
+def validate_host_data(host_name: str, data: dict[str, Any]) -> LabHost:
+    """The validated config of one host, or ConfigError naming every problem in its data."""
+    ours = {key: value for key, value in data.items() if key not in pyinfra_data_keys()}
+    try:
+        return LabHost.model_validate(ours)
+    except ValidationError as error:
+        lines = "\n".join(f"  - {problem}" for problem in _problems(error, ours))
+        raise ConfigError(f"host '{host_name}': invalid data\n{lines}") from None
+
+
+def validate_inventory(hosts) -> dict[str, LabHost]:
+    """Validate every host; one ConfigError listing all hosts' problems, or their configs."""
+    configs, failures = {}, []
+    for host in hosts:
+        try:
+            configs[host.name] = validate_host_data(host.name, host.data.dict())
+        except ConfigError as error:
+            failures.append(str(error))
+    if failures:
+        raise ConfigError("\n".join(failures) + "\nNothing was changed: no host was contacted.")
+    return configs
+
+
+def host_config(host) -> LabHost:
+    """The validated config of `host` (validated once, before connecting, by config.py)."""
+    if host.name not in _validated:
+        _validated[host.name] = validate_host_data(host.name, host.data.dict())
+    return _validated[host.name]
+
+
+def validate_before_connect() -> None:
+    """Called from config.py: validate all hosts once pyinfra has built the inventory."""
+    from pyinfra.context import ctx_state
+    from pyinfra_cli.exceptions import CliError
+
+    state = ctx_state.get()
+    pyinfra_init = state.init
+
+    def init_then_validate(inventory, config, **kwargs):
+        pyinfra_init(inventory, config, **kwargs)
+        hosts = [host for host in inventory if state.is_host_in_limit(host)]
+        try:
+            _validated.update(validate_inventory(hosts))
+        except ConfigError as error:
+            raise CliError(str(error)) from None
+
+    state.init = init_then_validate
+
+
+def load_inventory(path: str, cwd: str | None = None) -> list[tuple[str, dict[str, Any]]]:
+    """(host name, merged data) for every host of an inventory file, as pyinfra would see
+    them, without connecting; for the host checks and the drift check."""
+    from pathlib import Path
+
+    from pyinfra.api import State
+    from pyinfra.context import ctx_state
+    from pyinfra_cli.inventory import make_inventory
+
+    repo = cwd or str(Path(__file__).resolve().parent.parent)
+    with ctx_state.use(State()):
+        inventory = make_inventory(path, cwd=repo)
+    return [(host.name, host.data.dict()) for host in inventory]

@@ -1,0 +1,400 @@
+"""Batched operations: each reads one fact (one SSH round trip) however many users, files or
+packages it manages, and yields commands only for what differs, so a no-op run stays flat.
+
+Measured on a Debian 13 test host: every fact costs ~45 ms; `server.user` in a loop costs
+~0.7 s per user and `files.put` three facts per file, which is why these exist. Every
+operation is called with `name=` by the tasks, so pyinfra never labels one with its
+arguments, and no file content or secret is ever part of a command line.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import shlex
+from collections.abc import Iterable, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from io import BytesIO
+
+from pyinfra import host, state
+from pyinfra.api import FactBase, FileUploadCommand, OperationError, StringCommand, operation
+from pyinfra.facts.apt import noninteractive_apt
+from pyinfra.facts.deb import DebPackages
+
+from labhub.config import JUPYTER_PREFIX, Admin, HubUser
+
+LOCKED_SHELL = "/usr/sbin/nologin"
+# Groups that make an account root-equivalent; jupyter-* accounts are never in them.
+PRIVILEGED_GROUPS = ("docker", "sudo", "admin", "wheel")
+
+
+def q(value: object) -> str:
+    return shlex.quote(str(value))
+
+
+def changed(ops: Iterable) -> bool:
+    """Whether any of these earlier operations changed (or, before execution, will change).
+
+    Unlike `_if=op.did_change`, which pyinfra ignores while planning, this keeps `--dry`
+    honest: a restart shows in the plan only when its trigger does.
+    """
+    return any(op.did_change() if op.is_complete() else op.will_change for op in ops)
+
+
+def script(lines: Sequence[str]) -> StringCommand:
+    """One remote command for many steps: one round trip, stops at the first failure."""
+    return StringCommand("set -e\n" + "\n".join(lines))
+
+
+_hidden_fact_output = 0
+
+
+@contextmanager
+def fact_output_hidden(hide: bool = True):
+    """Keep a fact's output out of `-vvv` (digests of files that hold secrets)."""
+    global _hidden_fact_output
+    if not hide:
+        yield
+        return
+    if _hidden_fact_output == 0:
+        fact_output_hidden.saved = state.print_fact_output
+        state.print_fact_output = False
+    _hidden_fact_output += 1
+    try:
+        yield
+    finally:
+        _hidden_fact_output -= 1
+        if _hidden_fact_output == 0:
+            state.print_fact_output = fact_output_hidden.saved
+
+
+# Facts ------------------------------------------------------------------------------------
+
+
+class OsRelease(FactBase):
+    """ID, VERSION_ID and codename from /etc/os-release, and the dpkg architecture."""
+
+    def command(self) -> str:
+        return (
+            ". /etc/os-release; printf '%s\\n' \"$ID\" \"$VERSION_ID\" \"${VERSION_CODENAME:-}\"; "
+            "dpkg --print-architecture 2>/dev/null || uname -m"
+        )
+
+    def process(self, output):
+        keys = ("id", "version_id", "codename", "arch")
+        return dict(zip(keys, [line.strip() for line in output] + [""] * 4))
+
+
+class PathStates(FactBase):
+    """type, mode, owner, group (and sha256 for regular files) of each existing path."""
+
+    default = dict
+
+    def command(self, paths: tuple[str, ...]) -> str:
+        quoted = " ".join(q(p) for p in paths)
+        return (
+            f"for p in {quoted}; do "
+            "stat -c 'S\t%n\t%F\t%a\t%U\t%G' -- \"$p\" 2>/dev/null && [ -f \"$p\" ] "
+            "&& sha256sum -- \"$p\" | sed 's/^/H\t/'; done; true"
+        )
+
+    def process(self, output):
+        states: dict[str, dict] = {}
+        for line in output:
+            kind, _, rest = line.partition("\t")
+            if kind == "S":
+                path, file_type, mode, owner, group = rest.split("\t")
+                states[path] = {"type": file_type, "mode": int(mode, 8), "owner": owner, "group": group}
+            elif kind == "H":
+                digest, _, path = rest.partition("  ")
+                states[path]["sha256"] = digest
+        return states
+
+
+class ServiceState(FactBase):
+    def command(self, unit: str) -> str:
+        return (
+            f"printf '%s\\n' \"$(systemctl is-enabled {q(unit)} 2>/dev/null)\" "
+            f"\"$(systemctl is-active {q(unit)} 2>/dev/null)\""
+        )
+
+    def process(self, output):
+        lines = [line.strip() for line in output] + ["", ""]
+        return {"enabled": lines[0], "active": lines[1]}
+
+
+# Primary-key fingerprints of an OpenPGP key file, read without touching any keyring.
+_FINGERPRINTS = (
+    "GNUPGHOME=\"$tmp\" gpg --batch --show-keys --with-colons {file} 2>/dev/null "
+    "| awk -F: '$1==\"pub\"{{p=1;next}} $1==\"fpr\"&&p{{print $10;p=0}}' | sort"
+)
+
+
+class KeyFingerprints(FactBase):
+    """Primary-key fingerprints in a keyring file; empty when the file is absent."""
+
+    default = list
+
+    def command(self, path: str) -> str:
+        return (
+            f"if [ -f {q(path)} ]; then tmp=$(mktemp -d); "
+            + _FINGERPRINTS.format(file=q(path))
+            + "; rm -rf \"$tmp\"; fi; true"
+        )
+
+    def process(self, output):
+        return [line.strip() for line in output if line.strip()]
+
+
+class Accounts(FactBase):
+    """passwd and group databases, the lock state and expiry of every account (never a
+    password hash), and which home directories exist."""
+
+    def command(self) -> str:
+        return (
+            "getent passwd; echo '%group'; getent group; echo '%shadow'; "
+            "getent shadow | awk -F: '{print $1 \":\" substr($2,1,1) \":\" $8}'; echo '%homes'; "
+            "getent passwd | cut -d: -f6 | while read -r h; do [ -d \"$h\" ] && echo \"$h\"; done; true"
+        )
+
+    def process(self, output):
+        section = "passwd"
+        users: dict[str, dict] = {}
+        groups: dict[str, dict] = {}
+        homes: set[str] = set()
+        for line in output:
+            if line.startswith("%"):
+                section = line[1:]
+                continue
+            fields = line.split(":")
+            if section == "passwd" and len(fields) >= 7:
+                users[fields[0]] = {"uid": int(fields[2]), "gid": int(fields[3]), "home": fields[5], "shell": fields[6]}
+            elif section == "group" and len(fields) >= 4:
+                groups[fields[0]] = {"gid": int(fields[2]), "members": [m for m in fields[3].split(",") if m]}
+            elif section == "shadow" and len(fields) == 3 and fields[0] in users:
+                users[fields[0]].update(password_locked=fields[1] == "!", expire=fields[2])
+            elif section == "homes":
+                homes.add(line)
+        return {"users": users, "groups": groups, "homes": homes}
+
+
+# Operations -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ManagedFile:
+    path: str
+    content: str | bytes
+    mode: int = 0o644
+    owner: str = "root"
+    group: str = "root"
+    secret: bool = False  # content and digest never printed; lives in a 0700 directory
+    validate: str | None = None  # run on the new file before it replaces the old; {} = its path
+
+    @property
+    def data(self) -> bytes:
+        return self.content.encode() if isinstance(self.content, str) else self.content
+
+
+@dataclass(frozen=True)
+class ManagedDirectory:
+    path: str
+    mode: int = 0o755
+    owner: str = "root"
+    group: str = "root"
+
+
+def _ownership_fixes(path: str, current: dict, want) -> list[str]:
+    fixes = []
+    if (current["owner"], current["group"]) != (want.owner, want.group):
+        fixes.append(f"chown {q(want.owner)}:{q(want.group)} {q(path)}")
+    if current["mode"] != want.mode:
+        fixes.append(f"chmod {want.mode:o} {q(path)}")
+    return fixes
+
+
+@operation()
+def files(
+    files: Sequence[ManagedFile] = (),
+    directories: Sequence[ManagedDirectory] = (),
+    absent: Sequence[str] = (),
+):
+    """Directories, files (content, owner, mode) and absent paths, from one fact.
+
+    A changed file is uploaded next to its target, given its owner and mode, validated, and
+    renamed into place, so it is never seen half-written or with loose permissions.
+    """
+    paths = tuple(d.path for d in directories) + tuple(f.path for f in files) + tuple(absent)
+    with fact_output_hidden(any(f.secret for f in files)):
+        current = host.get_fact(PathStates, paths=paths)
+
+    make_directories = []
+    for directory in directories:
+        now = current.get(directory.path)
+        if now is None:
+            make_directories.append(
+                f"install -d -m {directory.mode:o} -o {q(directory.owner)} -g {q(directory.group)} {q(directory.path)}"
+            )
+        elif now["type"] != "directory":
+            raise OperationError(f"{directory.path} exists but is a {now['type']}, not a directory")
+        else:
+            make_directories += _ownership_fixes(directory.path, now, directory)
+    if make_directories:
+        yield script(make_directories)
+
+    place_files = []
+    for file in files:
+        now = current.get(file.path)
+        if now is not None and now["type"] != "regular file":
+            raise OperationError(f"{file.path} exists but is a {now['type']}, not a regular file")
+        if now is None or now.get("sha256") != hashlib.sha256(file.data).hexdigest():
+            staged = f"{file.path}.labhub-new"
+            yield FileUploadCommand(BytesIO(file.data), staged)
+            place_files += [f"chown {q(file.owner)}:{q(file.group)} {q(staged)}", f"chmod {file.mode:o} {q(staged)}"]
+            if file.validate:
+                check = file.validate.format(q(staged))
+                place_files.append(
+                    f"if ! out=$({check} 2>&1); then rm -f {q(staged)}; "
+                    f"echo \"{file.path} was not changed: the new version fails '{file.validate.format('FILE')}': $out\" >&2; exit 1; fi"
+                )
+            place_files.append(f"mv -f {q(staged)} {q(file.path)}")
+        else:
+            place_files += _ownership_fixes(file.path, now, file)
+    place_files += [f"rm -f {q(path)}" for path in absent if path in current]
+    if place_files:
+        yield script(place_files)
+
+
+@operation()
+def packages(install: Sequence[str] = (), remove: Sequence[str] = (), refresh_when: Sequence = ()):
+    """Install and remove apt packages from one `dpkg -l`; `apt-get update` runs only when
+    something must be installed or a source in `refresh_when` changed."""
+    installed = host.get_fact(DebPackages)
+
+    def missing(spec: str) -> bool:
+        name, _, version = spec.partition("=")
+        return name not in installed or bool(version and version not in installed[name])
+
+    to_remove = [name for name in remove if name in installed]
+    to_install = [spec for spec in install if missing(spec)]
+    if to_remove:
+        yield noninteractive_apt("remove " + " ".join(to_remove))
+    if to_install or changed(refresh_when):
+        yield noninteractive_apt("update")
+    if to_install:
+        yield noninteractive_apt("install --allow-downgrades " + " ".join(to_install))
+
+
+@operation()
+def apt_key(url: str, fingerprint: str, keyring: str):
+    """Fetch an apt signing key and install it as `keyring` only if its fingerprint is the
+    pinned one; the keyring holds that one key and nothing else from the download."""
+    if host.get_fact(KeyFingerprints, path=keyring) == [fingerprint]:
+        return
+    yield script(
+        [
+            "tmp=$(mktemp -d); trap 'rm -rf \"$tmp\"' EXIT",
+            f"curl -fsSL --retry 3 -o \"$tmp/download\" {q(url)}",
+            "got=$(" + _FINGERPRINTS.format(file='"$tmp/download"') + " | tr '\\n' ' ')",
+            f"case \" $got\" in *\" {fingerprint} \"*) ;; *) echo \"refusing the key from {url}: "
+            f"its fingerprint is ${{got:-unreadable}}, the pinned one is {fingerprint}; apt was not changed\" >&2; exit 1;; esac",
+            "GNUPGHOME=\"$tmp\" gpg --batch --quiet --import \"$tmp/download\"",
+            f"GNUPGHOME=\"$tmp\" gpg --batch --export {fingerprint} > \"$tmp/keyring\"",
+            f"install -D -m 644 -o root -g root \"$tmp/keyring\" {q(keyring)}",
+        ]
+    )
+
+
+@operation()
+def service(unit: str, running: bool = True, enabled: bool = True, restart_when: Sequence = ()):
+    """A systemd unit enabled and running; restarted only when a trigger operation changed."""
+    now = host.get_fact(ServiceState, unit=unit)
+    if enabled and now["enabled"] != "enabled":
+        yield f"systemctl enable {q(unit)}"
+    action = "start" if now["active"] != "active" else "restart" if changed(restart_when) else None
+    if running and action:
+        # A deliberate (re)start clears systemd's start rate limit, which a few converges in
+        # a minute would otherwise hit; on failure the unit's status says why.
+        yield script(
+            [
+                f"systemctl reset-failed {q(unit)} 2>/dev/null || true",
+                f"if ! systemctl {action} {q(unit)}; then systemctl status --no-pager --lines 20 {q(unit)} >&2; exit 1; fi",
+            ]
+        )
+
+
+@operation()
+def accounts(admins: Sequence[Admin], users: Sequence[HubUser]):
+    """Admin accounts, jupyter-* accounts and the docker group, from one read of the account
+    databases. A jupyter-* account no longer in data is locked (password, expiry, shell),
+    never deleted; its home stays."""
+    facts = host.get_fact(Accounts)
+    passwd, groups, homes = facts["users"], facts["groups"], facts["homes"]
+    owner_of_uid = {entry["uid"]: name for name, entry in passwd.items()}
+    group_of_gid = {entry["gid"]: name for name, entry in groups.items()}
+    steps: list[str] = []
+
+    def check_uid_free(account: str, uid: int | None) -> None:
+        holder = owner_of_uid.get(uid)
+        if uid is not None and holder not in (None, account):
+            raise OperationError(f"cannot give {account} UID {uid}: the host's account '{holder}' has it")
+
+    for group in sorted({u.group for u in users} | {"docker"}):
+        if group not in groups:
+            steps.append(f"groupadd {'--system ' if group == 'docker' else ''}{q(group)}")
+
+    for admin in admins:
+        check_uid_free(admin.name, admin.uid)
+        now = passwd.get(admin.name)
+        if now is None:
+            uid = f"--uid {admin.uid} " if admin.uid else ""
+            steps.append(f"useradd --create-home --shell /bin/bash {uid}{q(admin.name)}")
+        elif admin.uid and now["uid"] != admin.uid:
+            steps.append(f"usermod --uid {admin.uid} {q(admin.name)}")
+
+    for user in users:
+        account = user.account
+        check_uid_free(account, user.uid)
+        now = passwd.get(account)
+        if now is None:
+            uid = f"--uid {user.uid} " if user.uid else ""
+            steps.append(
+                f"useradd --create-home --home-dir /home/{account} --gid {q(user.group)} --shell {q(user.shell)} "
+                f"{uid}--comment {q('JupyterHub user ' + user.name)} {account}"
+            )
+            continue
+        if now["uid"] < 1000:
+            raise OperationError(f"{account} exists as a system account (UID {now['uid']}); not touching it")
+        changes = []
+        if user.uid and now["uid"] != user.uid:
+            changes.append(f"--uid {user.uid}")
+        if group_of_gid.get(now["gid"]) != user.group:
+            changes.append(f"--gid {q(user.group)}")
+        if now["shell"] != user.shell:
+            changes.append(f"--shell {q(user.shell)}")
+        if now.get("expire"):
+            changes.append("--expiredate ''")
+        if not now.get("password_locked"):
+            changes.append("--lock")  # hub users log in through the hub, never with a host password
+        if changes:
+            steps.append(f"usermod {' '.join(changes)} {account}")
+        if now["home"] not in homes:
+            steps.append(f"install -d -m 700 -o {account} -g {q(user.group)} {q(now['home'])}")
+
+    wanted = {u.account for u in users}
+    for account, now in sorted(passwd.items()):
+        if account.startswith(JUPYTER_PREFIX) and account not in wanted and now["uid"] >= 1000:
+            if not (now.get("password_locked") and now.get("expire") == "1" and now["shell"] == LOCKED_SHELL):
+                steps.append(f"usermod --lock --expiredate 1 --shell {LOCKED_SHELL} {account}")
+
+    for group in PRIVILEGED_GROUPS:
+        for member in groups.get(group, {}).get("members", []):
+            if member.startswith(JUPYTER_PREFIX) and group != "docker":
+                steps.append(f"gpasswd --delete {q(member)} {group} >/dev/null")
+
+    admin_names = sorted(a.name for a in admins)
+    if sorted(groups.get("docker", {}).get("members", [])) != admin_names:
+        steps.append(f"gpasswd --members {q(','.join(admin_names))} docker")
+
+    if steps:
+        yield script(steps)

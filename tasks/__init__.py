@@ -1,0 +1,1 @@
+"""One pyinfra @deploy per concern; deploy.py calls them in order."""

@@ -1,0 +1,78 @@
+"""Run the real pyinfra CLI (and the project's other commands) as a user would."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+BIN = Path(sys.executable).parent  # the venv the tests run in holds pyinfra
+
+
+@dataclass
+class Run:
+    args: list[str]
+    returncode: int
+    stdout: str
+    stderr: str
+
+    @property
+    def output(self) -> str:
+        return self.stdout + self.stderr
+
+    def explain(self) -> str:
+        return f"$ {' '.join(self.args)}\nexit {self.returncode}\n--- stdout\n{self.stdout[-6000:]}\n--- stderr\n{self.stderr[-6000:]}"
+
+
+def pyinfra(inventory: Path | str, *args: str, timeout: float = 1800) -> Run:
+    """`pyinfra INVENTORY ARGS...` from the repository root, as the README says to run it."""
+    cmd = [str(BIN / "pyinfra"), str(inventory), *args]
+    result = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=timeout)
+    return Run(cmd, result.returncode, result.stdout, result.stderr)
+
+
+def deploy(inventory: Path | str, *extra: str) -> tuple[Run, dict]:
+    """`pyinfra -y --json INVENTORY deploy.py`: the run and its per-operation results."""
+    run = pyinfra(inventory, "-y", "--json", *extra, "deploy.py")
+    try:
+        results = json.loads(run.stdout)["results"] if run.stdout.strip() else {}
+    except json.JSONDecodeError:
+        results = {}
+    return run, results or {}
+
+
+def converge(inventory: Path | str, *extra: str) -> dict:
+    """Deploy and require success on every host; returns the per-operation results."""
+    run, results = deploy(inventory, *extra)
+    assert run.returncode == 0 and results.get("totals", {}).get("error") == 0, run.explain()
+    return results
+
+
+def changed_operations(results: dict) -> dict[str, list[str]]:
+    """Host -> names of the operations that changed something on it."""
+    changed: dict[str, list[str]] = {}
+    for operation in results.get("operations", []):
+        for host in operation["success"]:
+            changed.setdefault(host, []).append(operation["name"])
+    return changed
+
+
+def dry_plan(inventory: Path | str) -> dict[str, list[str]]:
+    """Host -> names of the operations `pyinfra --dry` would run on it."""
+    run = pyinfra(inventory, "--dry", "--json", "deploy.py")
+    assert run.returncode == 0, run.explain()
+    plan: dict[str, list[str]] = {}
+    for operation in json.loads(run.stdout)["plan"]:
+        for host in operation["hosts_with_change"]:
+            plan.setdefault(host, []).append(operation["name"])
+    return plan
+
+
+def host_checks(inventory: Path | str, *extra: str, timeout: float = 900) -> Run:
+    """The sysadmin's verification, `pytest tests/host --inventory INVENTORY`."""
+    cmd = [sys.executable, "-m", "pytest", "tests/host", "--inventory", str(inventory), "-q", "-p", "no:cacheprovider", *extra]
+    result = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=timeout)
+    return Run(cmd, result.returncode, result.stdout, result.stderr)

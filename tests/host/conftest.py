@@ -1,0 +1,89 @@
+"""Host checks: what each task promises, verified on a real host with testinfra.
+
+    pytest tests/host --inventory inventories/lab.py   # your lab's servers, read-only
+    pytest tests/host                                   # a throwaway test lab, provisioned first
+
+Every check is parametrized by the hosts of the inventory and reads the host's expected
+state from the same validated config the deploy used. Failure messages say expected vs
+found; the drift check reports them per host.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import pytest
+import testinfra
+
+from labhub.config import LabHost
+from labhub.inventory import ConfigError, load_inventory, validate_host_data
+
+# The test lab's hosts (tests/harness/lab.py), used when no --inventory is given.
+TEST_LAB_HOSTS = ("lab-distro", "lab-official", "lab-mirror")
+
+
+@dataclass
+class Target:
+    name: str
+    host: testinfra.host.Host
+    config: LabHost
+    _facts: dict = field(default_factory=dict)
+
+    def __repr__(self) -> str:
+        return self.name
+
+    def fact(self, fact_class, **arguments):
+        """Read state with one of the deploy's own fact commands: one SSH round trip per
+        concern, whatever the number of users or files, cached for the session."""
+        key = (fact_class, tuple(sorted(arguments.items())))
+        if key not in self._facts:
+            fact = fact_class()
+            command = fact.command(**arguments) if callable(fact.command) else fact.command
+            result = self.host.run(command)
+            assert result.rc == 0, f"{self.name}: reading {fact_class.__name__} failed: {result.stderr}"
+            lines = result.stdout.splitlines()
+            self._facts[key] = fact.process(lines) if lines else fact.default()
+        return self._facts[key]
+
+
+def _testinfra_host(name: str, data: dict) -> testinfra.host.Host:
+    """A testinfra SSH connection made from the host's pyinfra connection data."""
+    user = f"{data['ssh_user']}@" if data.get("ssh_user") else ""
+    spec = f"ssh://{user}{data.get('ssh_hostname', name)}:{data.get('ssh_port', 22)}"
+    options = []
+    if data.get("ssh_strict_host_key_checking") in ("no", False):
+        options.append("-o StrictHostKeyChecking=no")
+    if data.get("ssh_known_hosts_file"):
+        options.append(f"-o UserKnownHostsFile={data['ssh_known_hosts_file']}")
+    return testinfra.get_host(
+        spec,
+        ssh_identity_file=data.get("ssh_key"),
+        ssh_extra_args=" ".join(options) or None,
+        sudo=bool(data.get("_sudo")),
+        timeout=30,
+    )
+
+
+def pytest_generate_tests(metafunc):
+    if "target" in metafunc.fixturenames:
+        inventory = metafunc.config.getoption("--inventory")
+        names = [name for name, _ in load_inventory(inventory)] if inventory else list(TEST_LAB_HOSTS)
+        metafunc.parametrize("target", names, indirect=True, scope="session")
+
+
+@pytest.fixture(scope="session")
+def targets(request) -> dict[str, Target]:
+    inventory = request.config.getoption("--inventory") or str(request.getfixturevalue("lab").inventory)
+    found = {}
+    for name, data in load_inventory(inventory):
+        try:
+            config = validate_host_data(name, data)
+        except ConfigError as error:
+            pytest.exit(str(error), returncode=4)
+        found[name] = Target(name, _testinfra_host(name, data), config)
+    return found
+
+
+@pytest.fixture(scope="session")
+def target(request, targets) -> Target:
+    return targets[request.param]

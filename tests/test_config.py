@@ -1,0 +1,158 @@
+"""Bad input stops the run before any host is contacted, with an error naming the host, the
+field, the bad value and what is allowed. No test host needed: the inventories point at a
+loopback port nothing listens on, so a connection attempt would show in the output."""
+
+import pytest
+
+from labhub.config import LabHost
+from labhub.inventory import ConfigError, validate_host_data
+from tests.harness import cli
+
+pytestmark = pytest.mark.quick
+
+UNREACHABLE = {"ssh_hostname": "127.0.0.1", "ssh_port": 9, "ssh_user": "root"}
+
+
+def problems(data: dict) -> str:
+    with pytest.raises(ConfigError) as error:
+        validate_host_data("lab1", {**UNREACHABLE, **data})
+    return str(error.value)
+
+
+@pytest.mark.parametrize(
+    "name, expected",
+    [
+        ("Alice", "lower-case letters"),
+        ("al ice", "lower-case letters"),
+        ("1alice", "starting with a letter"),
+        ("-alice", "starting with a letter"),
+        ("a" * 25, "at most 24 characters"),
+        ("root", "reserved"),
+        ("docker", "reserved"),
+        ("daemon", "reserved"),
+        ("nobody", "reserved"),
+        ("www-data", "reserved"),
+        ("sshd", "reserved"),
+    ],
+)
+def test_hub_user_names_useradd_cannot_take_are_refused(name, expected):
+    message = problems({"users": [name]})
+    assert "host 'lab1'" in message and "users[0].name" in message and repr(name) in message
+    assert expected in message
+
+
+def test_longest_name_that_fits_the_prefix_is_accepted():
+    config = validate_host_data("lab1", {"users": ["a" * 24]})
+    assert len(config.users[0].account) == 32
+
+
+def test_duplicate_names_are_refused_also_after_lower_casing():
+    assert "duplicate name 'alice'" in problems({"users": ["alice", "bob", "alice"]})
+    # 'Alice' is refused for its upper case, and as a duplicate of 'alice' once that is fixed.
+    message = problems({"users": ["alice", "Alice"]})
+    assert "users[1].name = 'Alice'" in message
+    from labhub.config import _check_unique
+
+    with pytest.raises(ValueError, match="duplicate name 'Alice'.*lower-cased"):
+        _check_unique("users", ["alice", "Alice"], [None, None])
+
+
+def test_duplicate_and_system_uids_are_refused():
+    assert "duplicate UID 2001 (users[0] and users[1])" in problems(
+        {"users": [{"name": "alice", "uid": 2001}, {"name": "bob", "uid": 2001}]}
+    )
+    message = problems({"users": [{"name": "alice", "uid": 999}]})
+    assert "users[0].uid = 999" in message and "between 1000 and 60000" in message
+    assert "used by admin 'ops' and user 'alice'" in problems(
+        {"admins": [{"name": "ops", "uid": 1500}], "users": [{"name": "alice", "uid": 1500}]}
+    )
+
+
+def test_unknown_keys_are_refused_with_a_suggestion():
+    message = problems({"jupyter_user": ["alice"]})
+    assert "jupyter_user: unknown key; did you mean 'users'?" in message
+    assert "allowed: admins, docker, users" in message
+    message = problems({"docker": {"sorce": "distro"}})
+    assert "docker.sorce: unknown key; did you mean 'source'?" in message
+    message = problems({"users": [{"name": "alice", "gid": 100}]})
+    assert "users[0].gid: unknown key; did you mean 'uid'?" in message
+
+
+def test_wrong_types_are_refused():
+    message = problems({"users": [{"name": "alice", "uid": "2001"}]})
+    assert "users[0].uid = '2001' (str): Input should be a valid integer" in message
+    message = problems({"users": "alice"})
+    assert "users = 'alice' (str): Input should be a valid list" in message
+    message = problems({"users": [{"name": "alice", "admin": "yes"}]})
+    assert "users[0].admin = 'yes' (str): Input should be a valid boolean" in message
+
+
+def test_admin_names_are_checked():
+    assert "must not start with 'jupyter-'" in problems({"admins": ["jupyter-bob"]})
+    assert "admins[0].name = 'root'" in problems({"admins": ["root"]})
+    assert "duplicate name 'ops'" in problems({"admins": ["ops", "ops"]})
+
+
+def test_hub_users_cannot_be_given_a_root_equivalent_group():
+    assert "must not grant root or Docker access" in problems({"users": [{"name": "alice", "group": "docker"}]})
+
+
+@pytest.mark.parametrize(
+    "docker, expected",
+    [
+        ({"source": "snap"}, "docker.source = 'snap' (str): Input should be 'official', 'distro' or 'mirror'"),
+        ({"source": "mirror", "repo_url": "http://mirror.lab/docker"}, "source 'mirror' needs repo_suite, key_url, key_fingerprint"),
+        ({"source": "distro", "version": "5:27.0"}, "version only apply to source 'official' or 'mirror'"),
+        ({"key_fingerprint": "ABCD"}, "40 hexadecimal digits"),
+        ({"repo_url": "ftp://mirror"}, "http:// or https:// URL"),
+        ({"daemon_json": {"hosts": ["unix:///run/docker.sock", "tcp://0.0.0.0:2375"]}}, "TCP Docker port"),
+    ],
+)
+def test_docker_settings_are_checked(docker, expected):
+    assert expected in problems({"docker": docker})
+
+
+def test_defaults_are_complete_and_documented():
+    config = validate_host_data("lab1", {})
+    assert config.docker.source == "official"
+    assert config.docker.daemon_config() == {
+        "log-driver": "json-file",
+        "log-opts": {"max-size": "10m", "max-file": "3"},
+        "live-restore": True,
+    }
+    undocumented = [name for name, field in LabHost.model_fields.items() if not field.description]
+    assert not undocumented
+
+
+def test_daemon_json_data_is_merged_over_the_defaults():
+    config = validate_host_data("lab1", {"docker": {"daemon_json": {"live-restore": None, "data-root": "/srv/docker"}}})
+    assert config.docker.daemon_config() == {
+        "log-driver": "json-file",
+        "log-opts": {"max-size": "10m", "max-file": "3"},
+        "data-root": "/srv/docker",
+    }
+
+
+def test_the_cli_stops_before_connecting_and_names_every_bad_host(tmp_path):
+    inventory = tmp_path / "bad.py"
+    inventory.write_text(
+        f"hosts = [('lab1', {{**{UNREACHABLE!r}, 'users': ['Alice']}}),"
+        f" ('lab2', {{**{UNREACHABLE!r}, 'jupyter_user': ['bob']}}),"
+        f" ('lab3', {UNREACHABLE!r})]\n"
+    )
+    run = cli.pyinfra(inventory, "-y", "deploy.py")
+    assert run.returncode != 0, run.explain()
+    assert "host 'lab1': invalid data" in run.output and "users[0].name = 'Alice'" in run.output
+    assert "host 'lab2': invalid data" in run.output and "did you mean 'users'?" in run.output
+    assert "host 'lab3'" not in run.output
+    assert "no host was contacted" in run.output
+    assert "Connecting to hosts" not in run.output and "Connected" not in run.output, run.explain()
+
+
+def test_example_lab_inventory_is_valid():
+    from labhub.inventory import load_inventory
+
+    hosts = load_inventory("inventories/lab.py")
+    assert hosts
+    for name, data in hosts:
+        validate_host_data(name, data)
