@@ -156,3 +156,12 @@ def test_example_lab_inventory_is_valid():
     assert hosts
     for name, data in hosts:
         validate_host_data(name, data)
+
+
+def test_configuration_reference_is_current():
+    from pathlib import Path
+
+    from labhub.config import reference
+
+    documented = (Path(__file__).parent.parent / "docs" / "configuration.md").read_text()
+    assert documented == reference(), "run: python -m labhub.config > docs/configuration.md"

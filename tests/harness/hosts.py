@@ -92,8 +92,8 @@ def _wait_for_ssh(host: TestHost, timeout: float = 90) -> None:
         time.sleep(0.5)
 
 
-def start_host(name: str, image: str, key: Path, extra_args: tuple[str, ...] = ()) -> TestHost:
-    container = f"labhub-test-{os.getpid()}-{name}"
+def start_host(name: str, image: str, key: Path, extra_args: tuple[str, ...] = (), container: str | None = None) -> TestHost:
+    container = container or f"labhub-test-{os.getpid()}-{name}"
     run("docker", "rm", "-f", "-v", container, check=False)
     run(
         "docker", "run", "-d", "--name", container, "--hostname", name,

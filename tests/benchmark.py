@@ -1,0 +1,133 @@
+"""Benchmark the deploy on throwaway test hosts and record the results in docs/benchmarks.md.
+
+    python -m tests.benchmark host-layer   # floor, fresh converge, no-op with 10 / 500 users
+
+Not a test: it prints a table and rewrites its own section of docs/benchmarks.md. Runs are
+interleaved and repeated, and the median is reported, because the machines are noisy.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import os
+import platform
+import re
+import statistics
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from tests.harness import cli
+from tests.harness.engine import testhost_image
+from tests.harness.hosts import make_ssh_key, remove_host, start_host, write_inventory
+
+DOCS = cli.REPO / "docs" / "benchmarks.md"
+ROUNDS = 7
+
+
+def timed(action: Callable[[], object]) -> float:
+    start = time.perf_counter()
+    action()
+    return time.perf_counter() - start
+
+
+def lab_data(users: int) -> dict:
+    return {
+        "docker": {"source": "distro"},
+        "admins": ["labadmin"],
+        "users": [f"user{n:04d}" for n in range(users)],
+    }
+
+
+def noop(inventory: Path) -> None:
+    results = cli.converge(inventory)
+    changed = cli.changed_operations(results)
+    assert not changed, f"a no-op run changed something: {changed}"
+
+
+def floor(inventory: Path) -> None:
+    run = cli.pyinfra(inventory, "-y", "exec", "--", "true")
+    assert run.returncode == 0, run.explain()
+
+
+def median_table(samples: dict[str, list[float]]) -> dict[str, float]:
+    return {name: statistics.median(values) for name, values in samples.items()}
+
+
+def host_layer(workdir: Path) -> str:
+    image, key = testhost_image(), make_ssh_key(workdir / "ssh")
+    hosts = {n: start_host(f"bench-{n}", image, key) for n in (10, 500)}
+    try:
+        inventories = {n: write_inventory(workdir / f"bench_{n}.py", [(hosts[n], lab_data(n))]) for n in hosts}
+        fresh = {n: timed(lambda n=n: cli.converge(inventories[n])) for n in hosts}
+        samples: dict[str, list[float]] = {"floor": [], "noop 10": [], "noop 500": []}
+        for _ in range(ROUNDS):  # interleaved, so drift in machine load hits all alike
+            samples["floor"].append(timed(lambda: floor(inventories[10])))
+            samples["noop 10"].append(timed(lambda: noop(inventories[10])))
+            samples["noop 500"].append(timed(lambda: noop(inventories[500])))
+    finally:
+        for host in hosts.values():
+            remove_host(host)
+
+    median = median_table(samples)
+    ratio_10 = median["noop 10"] / median["floor"]
+    ratio_500 = median["noop 500"] / median["noop 10"]
+    rows = [
+        ("floor: `pyinfra INV exec -- true`", median["floor"], min(samples["floor"]), ""),
+        ("fresh converge, 10 users (Docker from Debian, accounts)", fresh[10], fresh[10], "once"),
+        ("fresh converge, 500 users", fresh[500], fresh[500], "once"),
+        ("no-op re-run, 10 users", median["noop 10"], min(samples["noop 10"]), f"{ratio_10:.2f}x floor (target <= 3x)"),
+        ("no-op re-run, 500 users", median["noop 500"], min(samples["noop 500"]), f"{ratio_500:.2f}x 10 users (target <= 1.2x)"),
+    ]
+    verdict = "met" if ratio_10 <= 3 and ratio_500 <= 1.2 else "NOT met"
+    return table("Host layer (issue 2)", rows, f"Targets {verdict}: no-op with 10 users {ratio_10:.2f}x the floor, "
+                 f"with 500 users {ratio_500:.2f}x the 10-user time.")
+
+
+def table(title: str, rows: list[tuple[str, float, float, str]], summary: str) -> str:
+    lines = [
+        f"## {title}",
+        "",
+        f"Measured {datetime.date.today()} on {os.cpu_count()} cores, {platform.system()} {platform.release()}, "
+        f"median of {ROUNDS} interleaved rounds (fresh converges: one run each), one Debian 13 test host per case over SSH.",
+        "",
+        "| measurement | median (s) | best (s) | |",
+        "|---|---:|---:|---|",
+        *[f"| {name} | {median:.2f} | {best:.2f} | {note} |" for name, median, best, note in rows],
+        "",
+        summary,
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def record(section: str, text: str) -> None:
+    """Replace this section of docs/benchmarks.md (between its markers), keep the others."""
+    begin, end = f"<!-- {section}: begin -->", f"<!-- {section}: end -->"
+    current = DOCS.read_text() if DOCS.exists() else "# Benchmarks\n\nWritten by `python -m tests.benchmark SECTION`; do not edit by hand.\n\n"
+    block = f"{begin}\n{text}{end}\n"
+    if begin in current:
+        current = re.sub(re.escape(begin) + r".*?" + re.escape(end) + r"\n", lambda _: block, current, flags=re.S)
+    else:
+        current += "\n" + block
+    DOCS.write_text(current)
+
+
+SECTIONS = {"host-layer": host_layer}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("sections", nargs="+", choices=sorted(SECTIONS))
+    args = parser.parse_args()
+    for section in args.sections:
+        with tempfile.TemporaryDirectory() as workdir:
+            text = SECTIONS[section](Path(workdir))
+        print(text)
+        record(section, text)
+
+
+if __name__ == "__main__":
+    main()
