@@ -3,7 +3,8 @@
     pyinfra inventories/lab.py deploy.py
 """
 
-from tasks import docker, users
+from tasks import docker, shares, users
 
 docker.engine()  # Docker Engine + Compose v2, daemon.json, dockerd running
 users.accounts()  # admins in `docker`; jupyter-<name> accounts; removed ones locked
+shares.cifs()  # CIFS shares: credentials files, fstab lines, mounted

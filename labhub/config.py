@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
 # Host accounts of hub users are "jupyter-<name>"; useradd takes at most 32 characters.
 JUPYTER_PREFIX = "jupyter-"
@@ -44,6 +44,21 @@ DAEMON_JSON_DEFAULTS: dict[str, Any] = {
     "log-opts": {"max-size": "10m", "max-file": "3"},
     "live-restore": True,
 }
+
+# CIFS shares: credentials live here, one root-only file per share, never in /etc/fstab.
+CREDENTIALS_DIR = "/etc/labhub/credentials"
+# SMB dialects worth offering (mount.cifs `vers=`); SMB1 ("1.0") is refused: insecure.
+SMB_VERSIONS = ("3.1.1", "3.02", "3.0", "2.1", "default")
+# Mounting a share over these would hide the system.
+SYSTEM_PATHS = frozenset(
+    "/ /bin /boot /dev /etc /home /lib /lib32 /lib64 /opt /proc /root /run /sbin /srv /sys /tmp /usr /var".split()
+)
+# mount.cifs options the model sets from its own fields (or that would carry a secret).
+SHARE_OPTIONS_FROM_FIELDS = frozenset(
+    "user username pass password password2 credentials cred uid gid file_mode dir_mode vers domain dom workgroup ro rw".split()
+)
+MOUNT_OPTION = re.compile(r"^[a-z_][a-z0-9_.-]*(=[^,\s]+)?$")
+OCTAL_MODE = re.compile(r"^[0-7]{3,4}$")
 
 # Operating systems this tool supports: os-release ID -> VERSION_ID values.
 SUPPORTED_OS = {"debian": ("12", "13"), "ubuntu": ("22.04", "24.04")}
@@ -199,12 +214,125 @@ class DockerEngine(Model):
         return {key: value for key, value in merged.items() if value is not None}
 
 
+class ShareCredentials(Model):
+    """A file-server account. Never from host data: see labhub/secrets.py."""
+
+    username: str = Field(description="account on the file server")
+    password: SecretStr = Field(description="its password")
+
+
+class Share(Model):
+    """A CIFS/SMB share of the institute's file server: fstab line, credentials file, mount."""
+
+    name: str = Field(description="identifier (lower-case, digits, '-', '_'): names the credentials file and the secrets entry")
+    server: str = Field(description="file server host name or IP address")
+    share: str = Field(description="share name on the server, optionally with a sub-path ('data' for //server/data)")
+    mount_point: str = Field(description="absolute path where the share is mounted, on the host and in user containers")
+    read_only: bool = Field(False, description="mount read-only ('ro'); otherwise read-write ('rw')")
+    uid: str | int = Field("root", description="owner of the share's files on the host: account name (root, an admin, 'jupyter-<name>') or number")
+    gid: str | int = Field("users", description="group of the share's files on the host: group name ('users', a user's group) or number")
+    file_mode: str = Field("0664", description="mode of the share's files on the host (octal)")
+    dir_mode: str = Field("0775", description="mode of the share's directories on the host (octal)")
+    smb_version: str = Field("3.1.1", description=f"SMB dialect (mount.cifs vers=): {', '.join(SMB_VERSIONS)}; SMB1 is refused")
+    domain: str | None = Field(None, description="Windows domain (workgroup) of the account, if the server wants one")
+    options: list[str] = Field(
+        default_factory=list,
+        description="extra mount.cifs options, e.g. 'port=4450', 'mfsymlinks', 'seal'. Shares are mounted at boot "
+        "(_netdev,nofail: boot never waits for the server), not by x-systemd.automount: the hub bind-mounts shares "
+        "into user containers, which need the real mount, not an autofs trigger",
+    )
+    credentials: ShareCredentials | None = Field(
+        None, description="never from host data: from LABHUB_SHARE_<NAME>_USERNAME/_PASSWORD or the inventory's secrets file"
+    )
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, name: str) -> str:
+        if not re.fullmatch(r"[a-z0-9][a-z0-9_-]{0,31}", name):
+            raise ValueError("a share name must be 1-32 lower-case letters, digits, '-' or '_', starting with a letter or digit")
+        return name
+
+    @field_validator("server")
+    @classmethod
+    def _server(cls, server: str) -> str:
+        if not re.fullmatch(r"[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?|\[[0-9a-fA-F:]+\]", server):
+            raise ValueError("a server must be a host name or an IP address (no '//', no share)")
+        return server
+
+    @field_validator("share")
+    @classmethod
+    def _share(cls, share: str) -> str:
+        if not share or share.startswith("/") or re.search(r"[\\,\x00-\x1f]", share):
+            raise ValueError("a share must be the name after //server/ (no leading '/', no backslash, comma or control characters)")
+        return share
+
+    @field_validator("mount_point")
+    @classmethod
+    def _mount_point(cls, path: str) -> str:
+        import posixpath
+
+        if not re.fullmatch(r"/[A-Za-z0-9._/-]+", path) or posixpath.normpath(path) != path:
+            raise ValueError("a mount point must be a normalised absolute path of letters, digits, '.', '_', '-', '/'")
+        if path in SYSTEM_PATHS:
+            raise ValueError(f"mounting over {path} would hide the system; use e.g. /mnt/<name>")
+        return path
+
+    @field_validator("uid", "gid")
+    @classmethod
+    def _owner(cls, owner: str | int) -> str | int:
+        if isinstance(owner, int):
+            if owner < 0:
+                raise ValueError("must be a name or a number >= 0")
+        elif not UNIX_NAME.match(owner):
+            raise ValueError(f"must be a number or a name of {UNIX_NAME_RULE}")
+        return owner
+
+    @field_validator("file_mode", "dir_mode")
+    @classmethod
+    def _mode(cls, mode: str) -> str:
+        if not OCTAL_MODE.match(mode):
+            raise ValueError("must be an octal mode such as '0664' (a string: 0664 as a number is not octal)")
+        return mode.zfill(4)
+
+    @field_validator("smb_version")
+    @classmethod
+    def _version(cls, version: str) -> str:
+        if version not in SMB_VERSIONS:
+            raise ValueError(f"must be one of {', '.join(SMB_VERSIONS)} (SMB1 '1.0' is insecure and refused)")
+        return version
+
+    @field_validator("options")
+    @classmethod
+    def _options(cls, options: list[str]) -> list[str]:
+        for option in options:  # messages name the option, never its value (it could be a secret)
+            key = option.split("=", 1)[0]
+            if not MOUNT_OPTION.match(option):
+                raise ValueError(f"option '{key}' is not of the form name or name=value (no spaces or commas)")
+            if key in SHARE_OPTIONS_FROM_FIELDS:
+                raise ValueError(f"'{key}' is set from the share's own fields (or is a secret, which never goes in data)")
+            if key.startswith("x-systemd.automount"):
+                raise ValueError("x-systemd.automount is not supported: user containers need the real mount")
+        return options
+
+    @property
+    def source(self) -> str:
+        return f"//{self.server}/{self.share}"
+
+    @property
+    def credentials_path(self) -> str:
+        return f"{CREDENTIALS_DIR}/{self.name}"
+
+
 class LabHost(Model):
     """Everything one lab server's data can say."""
 
     admins: list[Admin] = Field(default_factory=list, description="lab sysadmins: exactly these accounts are in the root-equivalent 'docker' group")
     users: list[HubUser] = Field(default_factory=list, description="lab members; a 'jupyter-*' account no longer listed is locked, never deleted")
     docker: DockerEngine = Field(default_factory=DockerEngine, description="Docker Engine source and daemon.json")
+    shares: list[Share] = Field(default_factory=list, description="CIFS shares in /etc/fstab, mounted; a share removed from data is unmounted and its files removed")
+    mount_shares: bool = Field(
+        True, description="mount the shares now (and remount on change); False on hosts whose kernel has no CIFS (container test hosts): fstab and credentials are still written"
+    )
 
     @field_validator("admins")
     @classmethod
@@ -217,6 +345,27 @@ class LabHost(Model):
     def _unique_users(cls, users: list[HubUser]) -> list[HubUser]:
         _check_unique("users", [u.name for u in users], [u.uid for u in users])
         return users
+
+    @field_validator("shares")
+    @classmethod
+    def _unique_shares(cls, shares: list[Share]) -> list[Share]:
+        _check_unique("shares", [s.name for s in shares], [])
+        mount_points = sorted((s.mount_point, i) for i, s in enumerate(shares))
+        for (outer, i), (inner, j) in zip(mount_points, mount_points[1:]):
+            if inner == outer or inner.startswith(outer + "/"):
+                raise ValueError(f"mount points must be distinct and not nested: shares[{i}] {outer} and shares[{j}] {inner}")
+        return shares
+
+    @model_validator(mode="after")
+    def _share_owners_are_known(self) -> LabHost:
+        accounts = {"root"} | {a.name for a in self.admins} | {u.account for u in self.users}
+        groups = {"root", "users"} | {a.name for a in self.admins} | {u.group for u in self.users}
+        for index, share in enumerate(self.shares):
+            if isinstance(share.uid, str) and share.uid not in accounts:
+                raise ValueError(f"shares[{index}].uid: '{share.uid}' is not an account this host has (known: {', '.join(sorted(accounts))})")
+            if isinstance(share.gid, str) and share.gid not in groups:
+                raise ValueError(f"shares[{index}].gid: '{share.gid}' is not a group this host has (known: {', '.join(sorted(groups))})")
+        return self
 
     @model_validator(mode="after")
     def _uids_across_lists(self) -> LabHost:

@@ -13,6 +13,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from labhub.config import LabHost
+from labhub.secrets import Secrets, SecretsError
 
 # Data keys that belong to pyinfra itself (connection settings, global operation arguments).
 _pyinfra_keys: frozenset[str] | None = None
@@ -38,8 +39,8 @@ def pyinfra_data_keys() -> frozenset[str]:
     return _pyinfra_keys
 
 
-# Fields whose values are never echoed in an error message.
-SECRET_FIELD_NAMES = frozenset({"password", "username", "token", "secret"})
+# Fields whose values are never echoed in an error message (mount options may carry a secret).
+SECRET_FIELD_NAMES = frozenset({"password", "username", "token", "secret", "credentials", "options"})
 
 
 def _field_path(loc: tuple[Any, ...]) -> str:
@@ -99,22 +100,52 @@ def _known_keys_at(loc: tuple[Any, ...]) -> list[str]:
     return list(model.model_fields)
 
 
-def validate_host_data(host_name: str, data: dict[str, Any]) -> LabHost:
-    """The validated config of one host, or ConfigError naming every problem in its data."""
+def _with_share_credentials(data: dict[str, Any], secrets: Secrets) -> tuple[dict[str, Any], list[str]]:
+    """Host data with each share's credentials added from the secrets (never from data)."""
+    shares, problems = data.get("shares"), []
+    if not isinstance(shares, list):
+        return data, problems
+    with_credentials = []
+    for index, share in enumerate(shares):
+        if isinstance(share, dict) and isinstance(share.get("name"), str):
+            name = share["name"]
+            if "credentials" in share:
+                problems.append(f"shares[{index}].credentials: share credentials never go in host data (it is kept in git); {secrets.where(name)}")
+            else:
+                try:
+                    credentials = secrets.share(name)
+                except SecretsError as error:
+                    problems.append(str(error))
+                    credentials = {}
+                if len(credentials) == 2:
+                    share = {**share, "credentials": credentials}
+                else:
+                    problems.append(f"shares[{index}] '{name}': no username and password for the file server; {secrets.where(name)}")
+        with_credentials.append(share)
+    return {**data, "shares": with_credentials}, problems
+
+
+def validate_host_data(host_name: str, data: dict[str, Any], inventory: str | None = None) -> LabHost:
+    """The validated config of one host, or ConfigError naming every problem in its data.
+    Share credentials come from the environment or the secrets file next to `inventory`."""
     ours = {key: value for key, value in data.items() if key not in pyinfra_data_keys()}
+    ours, problems = _with_share_credentials(ours, Secrets(inventory))
     try:
-        return LabHost.model_validate(ours)
+        config = LabHost.model_validate(ours)
     except ValidationError as error:
-        lines = "\n".join(f"  - {problem}" for problem in _problems(error, ours))
+        problems = _problems(error, ours) + problems
+    if problems:
+        lines = "\n".join(f"  - {problem}" for problem in problems)
         raise ConfigError(f"host '{host_name}': invalid data\n{lines}") from None
+    return config
 
 
-def validate_inventory(hosts) -> dict[str, LabHost]:
+def validate_inventory(hosts, inventory: str | None) -> dict[str, LabHost]:
     """Validate every host; one ConfigError listing all hosts' problems, or their configs."""
     configs, failures = {}, []
     for host in hosts:
         try:
-            configs[host.name] = validate_host_data(host.name, host.data.dict())
+            configs[host.name] = validate_host_data(host.name, host.data.dict(), inventory)
         except ConfigError as error:
             failures.append(str(error))
     if failures:
@@ -122,10 +153,18 @@ def validate_inventory(hosts) -> dict[str, LabHost]:
     return configs
 
 
+def cli_inventory() -> str | None:
+    """The inventory file given to the running pyinfra command (for its secrets file)."""
+    import click
+
+    context = click.get_current_context(silent=True)
+    return context.params.get("inventory") if context else None
+
+
 def host_config(host) -> LabHost:
     """The validated config of `host` (validated once, before connecting, by config.py)."""
     if host.name not in _validated:
-        _validated[host.name] = validate_host_data(host.name, host.data.dict())
+        _validated[host.name] = validate_host_data(host.name, host.data.dict(), cli_inventory())
     return _validated[host.name]
 
 
@@ -141,7 +180,7 @@ def validate_before_connect() -> None:
         pyinfra_init(inventory, config, **kwargs)
         hosts = [host for host in inventory if state.is_host_in_limit(host)]
         try:
-            _validated.update(validate_inventory(hosts))
+            _validated.update(validate_inventory(hosts, cli_inventory()))
         except ConfigError as error:
             raise CliError(str(error)) from None
 

@@ -13,7 +13,7 @@ import hashlib
 import shlex
 from collections.abc import Iterable, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from io import BytesIO
 
 from pyinfra import host, state
@@ -21,7 +21,7 @@ from pyinfra.api import FactBase, FileUploadCommand, OperationError, StringComma
 from pyinfra.facts.apt import noninteractive_apt
 from pyinfra.facts.deb import DebPackages
 
-from labhub.config import JUPYTER_PREFIX, Admin, HubUser
+from labhub.config import CREDENTIALS_DIR, JUPYTER_PREFIX, Admin, HubUser
 
 LOCKED_SHELL = "/usr/sbin/nologin"
 # Groups that make an account root-equivalent; jupyter-* accounts are never in them.
@@ -146,6 +146,46 @@ class KeyFingerprints(FactBase):
         return [line.strip() for line in output if line.strip()]
 
 
+class FileLines(FactBase):
+    """The lines of a text file; None when there is no such file."""
+
+    def command(self, path: str) -> str:
+        return f"if [ -f {q(path)} ]; then echo '%file'; cat {q(path)}; fi"
+
+    def process(self, output):
+        return output[1:] if output and output[0] == "%file" else None
+
+
+class CifsState(FactBase):
+    """CIFS mounts (/proc/self/mounts), and per share in the credentials directory: whether
+    its credentials file exists and the stamp of its last mount. Stamps hold digests of the
+    credentials file, so the tasks read this fact with its output hidden."""
+
+    def command(self, directory: str) -> str:
+        return (
+            "awk '$3==\"cifs\" {print \"M\\t\" $2 \"\\t\" $1 \"\\t\" $4}' /proc/self/mounts; "
+            "for f in DIR/*; do [ -f \"$f\" ] || continue; n=${f##*/}; case $n in "
+            "*.labhub-new) ;; *.mounted) printf 'S\\t%s\\t%s\\n' \"${n%.mounted}\" \"$(cat \"$f\")\";; "
+            "*) printf 'C\\t%s\\n' \"$n\";; esac; done; true"
+        ).replace("DIR", q(directory))
+
+    @staticmethod
+    def default():
+        return {"mounts": {}, "credentials": set(), "stamps": {}}
+
+    def process(self, output):
+        found = self.default()
+        for line in output:
+            kind, *fields = line.split("\t")
+            if kind == "M" and len(fields) == 3:
+                found["mounts"][fields[0]] = {"source": fields[1], "options": fields[2]}
+            elif kind == "C" and fields:
+                found["credentials"].add(fields[0])
+            elif kind == "S" and len(fields) == 2:
+                found["stamps"][fields[0]] = fields[1]
+        return found
+
+
 class Accounts(FactBase):
     """passwd and group databases, the lock state and expiry of every account (never a
     password hash), and which home directories exist."""
@@ -184,7 +224,7 @@ class Accounts(FactBase):
 @dataclass(frozen=True)
 class ManagedFile:
     path: str
-    content: str | bytes
+    content: str | bytes = field(repr=False)  # never in a log line
     mode: int = 0o644
     owner: str = "root"
     group: str = "root"
@@ -202,6 +242,7 @@ class ManagedDirectory:
     mode: int = 0o755
     owner: str = "root"
     group: str = "root"
+    exists_only: bool = False  # e.g. a mount point: what is mounted there owns its mode
 
 
 def _ownership_fixes(path: str, current: dict, want) -> list[str]:
@@ -237,7 +278,7 @@ def files(
             )
         elif now["type"] != "directory":
             raise OperationError(f"{directory.path} exists but is a {now['type']}, not a directory")
-        else:
+        elif not directory.exists_only:
             make_directories += _ownership_fixes(directory.path, now, directory)
     if make_directories:
         yield script(make_directories)
@@ -263,6 +304,40 @@ def files(
     place_files += [f"rm -f {q(path)}" for path in absent if path in current]
     if place_files:
         yield script(place_files)
+
+
+@operation()
+def block_in_file(path: str, lines: Sequence[str], marker: str):
+    """Our lines between '# BEGIN <marker>' and '# END <marker>' in a file that others edit
+    too (/etc/fstab): replaced in place, duplicates dropped, the rest kept as it is; an empty
+    `lines` removes the block. The file is replaced atomically, keeping its owner and mode.
+    (pyinfra's files.block puts the marker into an awk regex unescaped, and is in beta.)"""
+    begin, end = f"# BEGIN {marker}", f"# END {marker}"
+    current = host.get_fact(FileLines, path=path)
+    block = [begin, *lines, end] if lines else []
+    wanted, inside, placed = [], False, False
+    for line in current or []:
+        if line == begin:
+            inside = True
+            if not placed:
+                wanted += block
+                placed = True
+        elif inside:
+            inside = line != end
+        else:
+            wanted.append(line)
+    if not placed:
+        wanted += block
+    if current is not None and wanted == current:
+        return
+    if current is None and not block:
+        return
+    staged = f"{path}.labhub-new"
+    yield FileUploadCommand(BytesIO(("\n".join(wanted) + "\n").encode()), staged)
+    keep = [f"chown --reference={q(path)} {q(staged)}", f"chmod --reference={q(path)} {q(staged)}"] if current is not None else [
+        f"chown root:root {q(staged)}", f"chmod 644 {q(staged)}"
+    ]
+    yield script([*keep, f"mv -f {q(staged)} {q(path)}"])
 
 
 @operation()
@@ -311,7 +386,10 @@ def service(unit: str, running: bool = True, enabled: bool = True, restart_when:
     now = host.get_fact(ServiceState, unit=unit)
     if enabled and now["enabled"] != "enabled":
         yield f"systemctl enable {q(unit)}"
-    action = "start" if now["active"] != "active" else "restart" if changed(restart_when) else None
+    # "activating" (e.g. dockerd just after boot) is on its way to running: starting it
+    # would change nothing, but a restart may still be due.
+    started = now["active"] in ("active", "activating", "reloading")
+    action = "restart" if started and changed(restart_when) else None if started else "start"
     if running and action:
         # A deliberate (re)start clears systemd's start rate limit, which a few converges in
         # a minute would otherwise hit; on failure the unit's status says why.
@@ -398,3 +476,59 @@ def accounts(admins: Sequence[Admin], users: Sequence[HubUser]):
 
     if steps:
         yield script(steps)
+
+
+@dataclass(frozen=True)
+class CifsMount:
+    name: str
+    source: str  # //server/share, as /proc/self/mounts shows it
+    mount_point: str
+    read_only: bool
+    stamp: str = field(repr=False)  # "<sha256 of credentials> <sha256 of fstab line> <mount point>"
+    line_digest: str = ""
+
+
+@operation()
+def cifs_mounts(mounts: Sequence[CifsMount], mount_now: bool = True, reload_when: Sequence = ()):
+    """Mount each share (from its fstab line) unless it is mounted as its current fstab line
+    and credentials say; remount it when either changed; unmount shares no longer in data and
+    remove their credentials. A failed mount names the share, the server and mount.cifs's error."""
+    with fact_output_hidden():
+        now = host.get_fact(CifsState, directory=CREDENTIALS_DIR)
+    steps = []
+    if changed(reload_when):
+        steps.append("systemctl daemon-reload")  # systemd's mount units are generated from fstab
+
+    wanted = {m.name for m in mounts}
+    for name in sorted((now["credentials"] | set(now["stamps"])) - wanted):
+        stamp = now["stamps"].get(name, "").split()
+        mount_point = stamp[2] if len(stamp) == 3 else None
+        if mount_point in now["mounts"]:
+            steps.append(f"umount {q(mount_point)} || umount --lazy {q(mount_point)}")
+        credentials = f"{CREDENTIALS_DIR}/{name}"
+        steps.append(f"rm -f {q(credentials)} {q(credentials + '.mounted')}")
+        if mount_point:
+            steps.append(f"rmdir {q(mount_point)} 2>/dev/null || true")
+
+    for mount in mounts if mount_now else ():
+        mounted = now["mounts"].get(mount.mount_point)
+        as_wanted = (
+            mounted is not None
+            and mounted["source"] == mount.source
+            and mounted["options"].startswith("ro," if mount.read_only else "rw,")
+            and now["stamps"].get(mount.name) == mount.stamp
+        )
+        if as_wanted:
+            continue
+        where = q(mount.mount_point)
+        credentials = f"{CREDENTIALS_DIR}/{mount.name}"
+        if mounted is not None:
+            # A share in use (a user container has it) is detached lazily and mounted afresh.
+            steps.append(f"umount {where} 2>/dev/null || umount --lazy {where}")
+        steps.append(
+            f"if out=$(mount {where} 2>&1); then "
+            f"printf '%s {mount.line_digest} %s\\n' \"$(sha256sum < {q(credentials)} | cut -d' ' -f1)\" {where} > {q(credentials + '.mounted')}; chmod 600 {q(credentials + '.mounted')}; "
+            f"else echo \"share '{mount.name}' ({mount.source} on {mount.mount_point}): mount failed: $out\" >&2; failed=1; fi"
+        )
+    if steps:
+        yield script(["umask 077", "failed=0", *steps, "exit $failed"])

@@ -17,8 +17,13 @@ from labhub.templates import render
 DOCKER_CE_PACKAGES = ("docker-ce", "docker-ce-cli", "containerd.io", "docker-buildx-plugin", "docker-compose-plugin")
 # Docker's install guide removes these first: they ship the same files as Docker's packages.
 CONFLICTING_PACKAGES = ("docker.io", "docker-doc", "docker-compose", "docker-compose-v2", "podman-docker", "containerd", "runc")
-# The distribution's own engine with Compose v2 (the `docker compose` plugin).
-DISTRO_PACKAGES = {"debian": ("docker.io", "docker-compose"), "ubuntu": ("docker.io", "docker-compose-v2")}
+# The distribution's own engine with Compose v2 (the `docker compose` plugin), per release.
+# Debian 13 ships the CLI apart from the daemon; Debian 12 has only Compose v1.
+DISTRO_PACKAGES = {
+    ("debian", "13"): ("docker.io", "docker-cli", "docker-compose"),
+    ("ubuntu", "22.04"): ("docker.io", "docker-compose-v2"),
+    ("ubuntu", "24.04"): ("docker.io", "docker-compose-v2"),
+}
 # What fetching and checking a signing key needs on a minimal server.
 KEY_TOOLS = ("ca-certificates", "curl", "gpg")
 
@@ -27,12 +32,15 @@ APT_SOURCE = "/etc/apt/sources.list.d/docker.sources"
 DAEMON_JSON = "/etc/docker/daemon.json"
 
 
-def check_supported(os_release: dict) -> None:
+def check_supported(os_release: dict, docker: DockerEngine) -> None:
+    release = f"{os_release['id']} {os_release['version_id']}"
     if os_release["version_id"] not in SUPPORTED_OS.get(os_release["id"], ()):
         supported = ", ".join(f"{name} {' / '.join(versions)}" for name, versions in SUPPORTED_OS.items())
+        raise DeployError(f"host '{host.name}': {release} is not supported (supported: {supported}); nothing was changed")
+    if docker.source == "distro" and (os_release["id"], os_release["version_id"]) not in DISTRO_PACKAGES:
         raise DeployError(
-            f"host '{host.name}': {os_release['id']} {os_release['version_id']} is not supported "
-            f"(supported: {supported}); nothing was changed"
+            f"host '{host.name}': {release} packages no Docker Compose v2, so docker.source 'distro' cannot work "
+            "there; use 'official' or 'mirror'. Nothing was changed"
         )
 
 
@@ -59,12 +67,12 @@ def pinned(packages: tuple[str, ...], version: str | None) -> list[str]:
 def engine():
     docker = host_config(host).docker
     os_release = host.get_fact(ops.OsRelease)
-    check_supported(os_release)
+    check_supported(os_release, docker)
 
     if docker.source == "distro":
         ops.packages(
             name="Docker packages from the distribution",
-            install=DISTRO_PACKAGES[os_release["id"]],
+            install=DISTRO_PACKAGES[os_release["id"], os_release["version_id"]],
             remove=DOCKER_CE_PACKAGES,
         )
         ops.files(name="No Docker apt source", absent=(APT_SOURCE, KEYRING))

@@ -71,7 +71,7 @@ def test_duplicate_and_system_uids_are_refused():
 def test_unknown_keys_are_refused_with_a_suggestion():
     message = problems({"jupyter_user": ["alice"]})
     assert "jupyter_user: unknown key; did you mean 'users'?" in message
-    assert "allowed: admins, docker, users" in message
+    assert "allowed: admins, docker, mount_shares, shares, users" in message
     message = problems({"docker": {"sorce": "distro"}})
     assert "docker.sorce: unknown key; did you mean 'source'?" in message
     message = problems({"users": [{"name": "alice", "gid": 100}]})
@@ -165,3 +165,86 @@ def test_configuration_reference_is_current():
 
     documented = (Path(__file__).parent.parent / "docs" / "configuration.md").read_text()
     assert documented == reference(), "run: python -m labhub.config > docs/configuration.md"
+
+
+SHARE = {"name": "analysis", "server": "files.example.org", "share": "analysis", "mount_point": "/mnt/analysis"}
+PASSWORD = "Zx9-secret-never-printed"
+
+
+@pytest.fixture
+def share_secrets(monkeypatch):
+    monkeypatch.setenv("LABHUB_SHARE_ANALYSIS_USERNAME", "labuser")
+    monkeypatch.setenv("LABHUB_SHARE_ANALYSIS_PASSWORD", PASSWORD)
+
+
+def test_every_share_needs_credentials_from_env_or_the_secrets_file(tmp_path):
+    message = problems({"shares": [SHARE]})
+    assert "shares[0] 'analysis': no username and password" in message
+    assert "LABHUB_SHARE_ANALYSIS_USERNAME and LABHUB_SHARE_ANALYSIS_PASSWORD" in message
+
+
+def test_credentials_come_from_the_secrets_file_next_to_the_inventory(tmp_path, monkeypatch):
+    inventory = tmp_path / "lab.py"
+    secrets = tmp_path / "lab.secrets.toml"
+    secrets.write_text(f'[shares.analysis]\nusername = "labuser"\npassword = "{PASSWORD}"\n')
+    secrets.chmod(0o600)
+    config = validate_host_data("lab1", {"shares": [SHARE]}, str(inventory))
+    assert config.shares[0].credentials.password.get_secret_value() == PASSWORD
+    monkeypatch.setenv("LABHUB_SHARE_ANALYSIS_PASSWORD", "from-the-environment")
+    config = validate_host_data("lab1", {"shares": [SHARE]}, str(inventory))
+    assert config.shares[0].credentials.password.get_secret_value() == "from-the-environment", "the environment wins"
+    assert PASSWORD not in repr(config) and PASSWORD not in str(config)
+
+
+def test_a_secrets_file_others_can_read_is_refused_without_showing_it(tmp_path):
+    secrets = tmp_path / "lab.secrets.toml"
+    secrets.write_text(f'[shares.analysis]\nusername = "labuser"\npassword = "{PASSWORD}"\n')
+    secrets.chmod(0o644)
+    with pytest.raises(ConfigError) as error:
+        validate_host_data("lab1", {"shares": [SHARE]}, str(tmp_path / "lab.py"))
+    assert "is readable by others (mode 0644); run: chmod 600" in str(error.value)
+    assert PASSWORD not in str(error.value)
+
+
+def test_credentials_in_host_data_are_refused_and_not_echoed(share_secrets):
+    message = problems({"shares": [{**SHARE, "credentials": {"username": "u", "password": "in-git-oops"}}]})
+    assert "share credentials never go in host data" in message and "in-git-oops" not in message
+    message = problems({"shares": [{**SHARE, "password": "in-git-oops"}]})
+    assert "shares[0].password: unknown key" in message and "in-git-oops" not in message
+    message = problems({"shares": [{**SHARE, "options": ["port=4450", "password=in-git-oops"]}]})
+    assert "'password' is set from the share's own fields" in message and "in-git-oops" not in message
+
+
+@pytest.mark.parametrize(
+    "change, expected",
+    [
+        ({"mount_point": "mnt/analysis"}, "normalised absolute path"),
+        ({"mount_point": "/mnt/analysis/"}, "normalised absolute path"),
+        ({"mount_point": "/home"}, "would hide the system"),
+        ({"server": "//files.example.org/analysis"}, "host name or an IP address"),
+        ({"share": "/analysis"}, "name after //server/"),
+        ({"file_mode": 664}, "Input should be a valid string"),
+        ({"file_mode": "0999"}, "octal mode"),
+        ({"smb_version": "1.0"}, "SMB1 '1.0' is insecure"),
+        ({"uid": "mallory"}, "'mallory' is not an account this host has"),
+        ({"gid": "physics"}, "'physics' is not a group this host has"),
+        ({"options": ["x-systemd.automount"]}, "user containers need the real mount"),
+        ({"options": ["uid=0"]}, "'uid' is set from the share's own fields"),
+        ({"name": "Analysis"}, "share name must be"),
+    ],
+)
+def test_share_fields_are_checked(share_secrets, change, expected):
+    assert expected in problems({"users": ["alice"], "shares": [{**SHARE, **change}]})
+
+
+def test_share_names_and_mount_points_are_unique_and_not_nested(share_secrets, monkeypatch):
+    monkeypatch.setenv("LABHUB_SHARE_DATA_USERNAME", "u")
+    monkeypatch.setenv("LABHUB_SHARE_DATA_PASSWORD", "p")
+    assert "duplicate name 'analysis'" in problems({"shares": [SHARE, SHARE]})
+    nested = {**SHARE, "name": "data", "mount_point": "/mnt/analysis/raw"}
+    assert "not nested: shares[0] /mnt/analysis and shares[1] /mnt/analysis/raw" in problems({"shares": [SHARE, nested]})
+
+
+def test_share_owner_may_be_a_hub_account_or_a_number(share_secrets):
+    config = validate_host_data("lab1", {"users": ["alice"], "shares": [{**SHARE, "uid": "jupyter-alice", "gid": 100}]})
+    assert (config.shares[0].uid, config.shares[0].gid, config.shares[0].file_mode) == ("jupyter-alice", 100, "0664")

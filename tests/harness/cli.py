@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -27,16 +28,17 @@ class Run:
         return f"$ {' '.join(self.args)}\nexit {self.returncode}\n--- stdout\n{self.stdout[-6000:]}\n--- stderr\n{self.stderr[-6000:]}"
 
 
-def pyinfra(inventory: Path | str, *args: str, timeout: float = 1800) -> Run:
-    """`pyinfra INVENTORY ARGS...` from the repository root, as the README says to run it."""
+def pyinfra(inventory: Path | str, *args: str, timeout: float = 1800, env: dict | None = None) -> Run:
+    """`pyinfra INVENTORY ARGS...` from the repository root, as the README says to run it;
+    `env` adds environment variables (share credentials)."""
     cmd = [str(BIN / "pyinfra"), str(inventory), *args]
-    result = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=timeout)
+    result = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=timeout, env={**os.environ, **(env or {})})
     return Run(cmd, result.returncode, result.stdout, result.stderr)
 
 
-def deploy(inventory: Path | str, *extra: str) -> tuple[Run, dict]:
+def deploy(inventory: Path | str, *extra: str, env: dict | None = None) -> tuple[Run, dict]:
     """`pyinfra -y --json INVENTORY deploy.py`: the run and its per-operation results."""
-    run = pyinfra(inventory, "-y", "--json", *extra, "deploy.py")
+    run = pyinfra(inventory, "-y", "--json", *extra, "deploy.py", env=env)
     try:
         results = json.loads(run.stdout)["results"] if run.stdout.strip() else {}
     except json.JSONDecodeError:
@@ -44,9 +46,9 @@ def deploy(inventory: Path | str, *extra: str) -> tuple[Run, dict]:
     return run, results or {}
 
 
-def converge(inventory: Path | str, *extra: str) -> dict:
+def converge(inventory: Path | str, *extra: str, env: dict | None = None) -> dict:
     """Deploy and require success on every host; returns the per-operation results."""
-    run, results = deploy(inventory, *extra)
+    run, results = deploy(inventory, *extra, env=env)
     assert run.returncode == 0 and results.get("totals", {}).get("error") == 0, run.explain()
     return results
 
@@ -60,9 +62,9 @@ def changed_operations(results: dict) -> dict[str, list[str]]:
     return changed
 
 
-def dry_plan(inventory: Path | str) -> dict[str, list[str]]:
+def dry_plan(inventory: Path | str, env: dict | None = None) -> dict[str, list[str]]:
     """Host -> names of the operations `pyinfra --dry` would run on it."""
-    run = pyinfra(inventory, "--dry", "--json", "deploy.py")
+    run = pyinfra(inventory, "--dry", "--json", "deploy.py", env=env)
     assert run.returncode == 0, run.explain()
     plan: dict[str, list[str]] = {}
     for operation in json.loads(run.stdout)["plan"]:
@@ -71,8 +73,8 @@ def dry_plan(inventory: Path | str) -> dict[str, list[str]]:
     return plan
 
 
-def host_checks(inventory: Path | str, *extra: str, timeout: float = 900) -> Run:
+def host_checks(inventory: Path | str, *extra: str, timeout: float = 900, env: dict | None = None) -> Run:
     """The sysadmin's verification, `pytest tests/host --inventory INVENTORY`."""
-    cmd = [sys.executable, "-m", "pytest", "tests/host", "--inventory", str(inventory), "-q", "-p", "no:cacheprovider", *extra]
-    result = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=timeout)
+    cmd = [sys.executable, "-m", "pytest", "tests/host", "--inventory", str(inventory), "-q", "-rA", "-p", "no:cacheprovider", *extra]
+    result = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=timeout, env={**os.environ, **(env or {})})
     return Run(cmd, result.returncode, result.stdout, result.stderr)

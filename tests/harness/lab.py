@@ -30,6 +30,19 @@ HAND_MADE_STATE = {
 }
 
 
+# Share credentials of the test lab, in the secrets file next to its inventory.
+SHARE_CREDENTIALS = {"data": ("labreader", "Lab-Data-Pw-31!"), "analysis": ("labwriter", "Lab-Analysis-Pw-47?")}
+
+
+def write_secrets(inventory: Path, credentials: dict[str, tuple[str, str]]) -> Path:
+    from labhub.secrets import secrets_file
+
+    path = secrets_file(inventory)
+    path.write_text("".join(f'[shares.{name}]\nusername = "{user}"\npassword = "{password}"\n\n' for name, (user, password) in credentials.items()))
+    path.chmod(0o600)
+    return path
+
+
 def lab_data(repo: FakeDockerRepo) -> dict[str, dict]:
     return {
         "lab-distro": {
@@ -40,6 +53,13 @@ def lab_data(repo: FakeDockerRepo) -> dict[str, dict]:
                 {"name": "bob", "uid": 2002},
                 {"name": "carol", "group": "physics", "shell": "/bin/sh"},
                 {"name": "dave", "admin": True},
+            ],
+            # No CIFS in a container's kernel: fstab and credentials are written, nothing mounted.
+            "mount_shares": False,
+            "shares": [
+                {"name": "data", "server": "files.example.org", "share": "data", "mount_point": "/mnt/data", "read_only": True},
+                {"name": "analysis", "server": "files.example.org", "share": "analysis", "mount_point": "/mnt/analysis",
+                 "uid": "jupyter-alice", "gid": "users", "domain": "INSTITUTE"},
             ],
         },
         "lab-official": {
@@ -71,6 +91,7 @@ def converged_lab(workdir: Path, image: str, key: Path, repo: FakeDockerRepo) ->
         for name in ("lab-official", "lab-mirror"):
             repo.serve_on(hosts[name])
         inventory = write_inventory(workdir / "lab_hosts.py", [(hosts[name], data[name]) for name in data])
+        write_secrets(inventory, SHARE_CREDENTIALS)
         lab = Lab(inventory, hosts)
         lab.first_run = cli.converge(inventory)
         yield lab

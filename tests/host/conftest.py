@@ -50,7 +50,7 @@ def _testinfra_host(name: str, data: dict) -> testinfra.host.Host:
     """A testinfra SSH connection made from the host's pyinfra connection data."""
     user = f"{data['ssh_user']}@" if data.get("ssh_user") else ""
     spec = f"ssh://{user}{data.get('ssh_hostname', name)}:{data.get('ssh_port', 22)}"
-    options = []
+    options = ["-o LogLevel=ERROR"]  # no ssh warnings mixed into command output
     if data.get("ssh_strict_host_key_checking") in ("no", False):
         options.append("-o StrictHostKeyChecking=no")
     if data.get("ssh_known_hosts_file"):
@@ -58,7 +58,7 @@ def _testinfra_host(name: str, data: dict) -> testinfra.host.Host:
     return testinfra.get_host(
         spec,
         ssh_identity_file=data.get("ssh_key"),
-        ssh_extra_args=" ".join(options) or None,
+        ssh_extra_args=" ".join(options),
         sudo=bool(data.get("_sudo")),
         timeout=30,
     )
@@ -77,7 +77,7 @@ def targets(request) -> dict[str, Target]:
     found = {}
     for name, data in load_inventory(inventory):
         try:
-            config = validate_host_data(name, data)
+            config = validate_host_data(name, data, inventory)
         except ConfigError as error:
             pytest.exit(str(error), returncode=4)
         found[name] = Target(name, _testinfra_host(name, data), config)

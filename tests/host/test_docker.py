@@ -24,7 +24,7 @@ def test_docker_packages_come_from_the_configured_source(target):
     installed = target.fact(DebPackages)
     os_release = target.fact(OsRelease)
     if docker.source == "distro":
-        wanted, unwanted = list(DISTRO_PACKAGES[os_release["id"]]), DOCKER_CE_PACKAGES
+        wanted, unwanted = list(DISTRO_PACKAGES[os_release["id"], os_release["version_id"]]), DOCKER_CE_PACKAGES
     else:
         wanted, unwanted = pinned(DOCKER_CE_PACKAGES, docker.version), CONFLICTING_PACKAGES
     for spec in wanted:

@@ -1,0 +1,65 @@
+"""Where share credentials come from: never from host data (which lives in git), but from
+
+1. environment variables `LABHUB_SHARE_<NAME>_USERNAME` and `LABHUB_SHARE_<NAME>_PASSWORD`
+   (NAME upper-cased, '-' as '_'), which win; or
+2. the secrets file next to the inventory, `<inventory>.secrets.toml` (for inventories/lab.py:
+   inventories/lab.secrets.toml), git-ignored and readable by its owner only:
+
+       [shares.analysis]
+       username = "labuser"
+       password = "..."
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+import tomllib
+from pathlib import Path
+
+
+class SecretsError(Exception):
+    """A secrets file that cannot be used; the message never contains a secret."""
+
+
+def secrets_file(inventory: str | Path) -> Path:
+    return Path(inventory).with_suffix(".secrets.toml")
+
+
+def env_name(share: str, field: str) -> str:
+    return f"LABHUB_SHARE_{share.upper().replace('-', '_')}_{field.upper()}"
+
+
+class Secrets:
+    def __init__(self, inventory: str | Path | None):
+        self.path = secrets_file(inventory) if inventory else None
+        self._file: dict | None = None
+
+    def _from_file(self) -> dict:
+        if self._file is None:
+            self._file = {}
+            if self.path and self.path.exists():
+                mode = stat.S_IMODE(self.path.stat().st_mode)
+                if mode & 0o077:
+                    raise SecretsError(f"{self.path} is readable by others (mode {mode:04o}); run: chmod 600 {self.path}")
+                try:
+                    self._file = tomllib.loads(self.path.read_text())
+                except tomllib.TOMLDecodeError as error:
+                    # the decoder's message quotes no values, only positions
+                    raise SecretsError(f"{self.path} is not valid TOML: {error}") from None
+        return self._file
+
+    def share(self, name: str) -> dict[str, str]:
+        """username/password for a share, each from the environment or the file ({} if none)."""
+        from_file = self._from_file().get("shares", {}).get(name, {})
+        found = {}
+        for field in ("username", "password"):
+            value = os.environ.get(env_name(name, field), from_file.get(field))
+            if value is not None:
+                found[field] = value
+        return found
+
+    def where(self, name: str) -> str:
+        """How to provide a share's credentials, for error messages."""
+        file = f" or [shares.{name}] in {self.path}" if self.path else ""
+        return f"set {env_name(name, 'username')} and {env_name(name, 'password')}{file}"

@@ -1,0 +1,167 @@
+"""CIFS shares with a real kernel and a real server: a Debian 13 VM (qemu, software
+emulation) provisioned by the real pyinfra CLI over SSH, mounting two shares from a Samba
+server on the runner's loopback. Credentials of `data` come from environment variables,
+those of `analysis` from the secrets file next to the inventory. The cases run in order on
+one VM; together they take a few minutes (the durations print at the end of the run)."""
+
+from __future__ import annotations
+
+import hashlib
+import time
+
+import pytest
+
+from tests.harness import cli
+from tests.harness.samba import ACCOUNT, SambaServer
+from tests.harness.vm import GUEST_HOST_ADDRESS, running_vm
+
+pytestmark = pytest.mark.vm
+
+FIRST_PASSWORD = "Samba-First-7q!X"
+SECOND_PASSWORD = "Samba-Second-4w?Z"
+WRONG_PASSWORD = "Not-The-Password-9e"
+
+SHARES = [
+    {"name": "data", "server": GUEST_HOST_ADDRESS, "share": "data", "mount_point": "/mnt/data", "read_only": True, "options": ["port=4450"]},
+    {"name": "analysis", "server": GUEST_HOST_ADDRESS, "share": "analysis", "mount_point": "/mnt/analysis",
+     "uid": "jupyter-alice", "gid": "users", "file_mode": "0664", "dir_mode": "0775", "options": ["port=4450"]},
+]
+
+
+class VmLab:
+    def __init__(self, vm, samba, workdir):
+        self.vm, self.samba = vm, samba
+        self.inventory = workdir / "vm_hosts.py"
+        self.secrets = workdir / "vm_hosts.secrets.toml"
+        self.env = {}
+        self.passwords = {"data": FIRST_PASSWORD, "analysis": FIRST_PASSWORD}
+        self.write(SHARES)
+
+    def write(self, shares: list[dict]) -> None:
+        data = {**self.vm.connection_data(), "docker": {"source": "distro"}, "admins": ["labadmin"],
+                "users": [{"name": "alice", "uid": 1001}], "shares": shares}
+        self.inventory.write_text(f"vm = [('labhub-vm', {data!r})]\n")
+        self.secrets.write_text(f'[shares.analysis]\nusername = "{ACCOUNT}"\npassword = "{self.passwords["analysis"]}"\n')
+        self.secrets.chmod(0o600)
+        self.env = {"LABHUB_SHARE_DATA_USERNAME": ACCOUNT, "LABHUB_SHARE_DATA_PASSWORD": self.passwords["data"]}
+
+    def deploy(self):
+        return cli.deploy(self.inventory, env=self.env)
+
+    def converge(self) -> list[str]:
+        return cli.changed_operations(cli.converge(self.inventory, env=self.env)).get("labhub-vm", [])
+
+    def sh(self, command: str, check: bool = True) -> str:
+        return self.vm.ssh(command, check=check).stdout.strip()
+
+    def mounted(self) -> dict[str, str]:
+        lines = self.sh("findmnt -rn -t cifs -o TARGET,SOURCE,OPTIONS", check=False).splitlines()
+        return {line.split()[0]: line for line in lines}
+
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory):
+    workdir = tmp_path_factory.mktemp("vm")
+    samba = SambaServer(None, FIRST_PASSWORD)
+    samba.start()
+    try:
+        with running_vm(workdir) as vm:
+            lab = VmLab(vm, samba, workdir)
+            started = time.monotonic()
+            lab.first_changes = lab.converge()
+            lab.first_converge_seconds = time.monotonic() - started
+            yield lab
+    finally:
+        samba.remove()
+
+
+def test_first_converge_mounts_both_shares_and_a_second_changes_nothing(lab):
+    assert "Shares | Shares mounted as fstab says" in lab.first_changes
+    assert set(lab.mounted()) == {"/mnt/data", "/mnt/analysis"}
+    assert lab.converge() == []
+    assert cli.dry_plan(lab.inventory, env=lab.env) == {}
+    print(f"first converge of the VM: {lab.first_converge_seconds:.0f} s")
+
+
+def test_the_read_only_share_is_read_only(lab):
+    assert lab.mounted()["/mnt/data"].split()[2].startswith("ro,")
+    assert lab.sh("cat /mnt/data/readme.txt") == "measurements from the beamline"
+    write = lab.vm.ssh("touch /mnt/data/new-file", check=False)
+    assert write.returncode != 0 and "Read-only file system" in write.stderr
+
+
+def test_the_read_write_share_is_writable_with_the_configured_owner_and_modes(lab):
+    lab.sh("su -s /bin/sh jupyter-alice -c 'echo from the vm > /mnt/analysis/result.txt && mkdir /mnt/analysis/run1'")
+    owner = lab.sh("stat -c '%u %g %a' /mnt/analysis/result.txt /mnt/analysis/run1").splitlines()
+    assert owner == ["1001 100 664", "1001 100 775"], "uid=jupyter-alice, gid=users, file_mode 0664, dir_mode 0775"
+    assert (lab.samba.analysis / "result.txt").read_text() == "from the vm\n", "the file reached the Samba server"
+    assert (lab.samba.analysis / "run1").is_dir()
+
+
+def test_fstab_verifies_and_holds_no_secret(lab):
+    verify = lab.vm.ssh("findmnt --verify", check=False)
+    assert verify.returncode == 0 and "Success, no errors or warnings detected" in verify.stdout + verify.stderr, verify.stdout + verify.stderr
+    fstab = lab.sh("cat /etc/fstab")
+    assert FIRST_PASSWORD not in fstab and "password" not in fstab
+    assert lab.sh("stat -c '%U %G %a' /etc/labhub/credentials /etc/labhub/credentials/*").splitlines() == [
+        "root root 700", "root root 600", "root root 600", "root root 600", "root root 600"]
+
+
+def test_the_host_checks_pass_on_the_vm_mounts_included(lab):
+    checks = cli.host_checks(lab.inventory, env=lab.env)
+    assert checks.returncode == 0, checks.explain()
+    assert "PASSED tests/host/test_shares.py::test_shares_are_mounted_as_data_says[labhub-vm]" in checks.stdout
+    assert "SKIPPED" not in checks.stdout, checks.stdout
+
+
+def test_a_changed_password_reaches_the_credentials_file_and_the_mount_keeps_working(lab):
+    stamp_before = lab.sh("cat /etc/labhub/credentials/analysis.mounted")
+    lab.samba.set_password(SECOND_PASSWORD)  # the file server's admins change it...
+    lab.passwords = {"data": SECOND_PASSWORD, "analysis": SECOND_PASSWORD}  # ...and the lab updates its secrets
+    lab.write(SHARES)
+    changed = lab.converge()
+    assert "Shares | Credentials files and mount points" in changed and "Shares | Shares mounted as fstab says" in changed
+    digest = lab.sh("sha256sum < /etc/labhub/credentials/analysis").split()[0]
+    assert digest == hashlib.sha256(f"username={ACCOUNT}\npassword={SECOND_PASSWORD}\n".encode()).hexdigest()
+    assert lab.sh("cat /etc/labhub/credentials/analysis.mounted") != stamp_before, "remounted with the new password"
+    lab.sh("su -s /bin/sh jupyter-alice -c 'echo after the change > /mnt/analysis/after.txt'")
+    assert (lab.samba.analysis / "after.txt").read_text() == "after the change\n"
+    assert lab.converge() == []
+
+
+def test_a_mount_that_fails_names_share_server_and_error_and_a_fixed_rerun_converges(lab):
+    lab.passwords = {"data": WRONG_PASSWORD, "analysis": SECOND_PASSWORD}
+    lab.write(SHARES)
+    run, _ = lab.deploy()
+    assert run.returncode != 0
+    assert "[labhub-vm] share 'data' (//10.0.2.2/data on /mnt/data): mount failed: mount error(13): Permission denied" in run.output, run.explain()
+    assert "Shares mounted as fstab says" in run.output
+    assert WRONG_PASSWORD not in run.output and SECOND_PASSWORD not in run.output
+    lab.passwords = {"data": SECOND_PASSWORD, "analysis": SECOND_PASSWORD}
+    lab.write(SHARES)
+    assert "Shares | Shares mounted as fstab says" in lab.converge()
+    assert set(lab.mounted()) == {"/mnt/data", "/mnt/analysis"}
+    assert lab.converge() == []
+
+
+def test_a_reboot_without_the_server_comes_up_and_the_next_run_mounts_again(lab):
+    lab.samba.stop()
+    seconds = lab.vm.reboot()
+    print(f"reboot with the file server down: SSH back after {seconds:.0f} s")
+    assert lab.sh("systemctl is-active ssh") == "active"
+    assert lab.mounted() == {}, "the shares are simply absent"
+    lab.samba.start()
+    assert lab.converge() == ["Shares | Shares mounted as fstab says"]
+    assert set(lab.mounted()) == {"/mnt/data", "/mnt/analysis"}
+    assert lab.sh("cat /mnt/analysis/after.txt") == "after the change"
+
+
+def test_a_share_removed_from_data_is_unmounted_and_its_files_removed(lab):
+    lab.write(SHARES[:1])
+    changed = lab.converge()
+    assert "Shares | fstab lines of the shares" in changed
+    assert set(lab.mounted()) == {"/mnt/data"}
+    assert "/mnt/analysis" not in lab.sh("cat /etc/fstab")
+    assert lab.sh("ls -A /etc/labhub/credentials") == "data\ndata.mounted"
+    assert lab.vm.ssh("test -e /mnt/analysis", check=False).returncode != 0, "the empty mount point is gone"
+    assert lab.converge() == []
