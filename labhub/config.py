@@ -7,7 +7,11 @@ validates it into a `LabHost` before any connection is made, and every task read
 
 from __future__ import annotations
 
+import json
 import re
+import tarfile
+from functools import lru_cache
+from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
@@ -59,6 +63,15 @@ SHARE_OPTIONS_FROM_FIELDS = frozenset(
 )
 MOUNT_OPTION = re.compile(r"^[a-z_][a-z0-9_.-]*(=[^,\s]+)?$")
 OCTAL_MODE = re.compile(r"^[0-7]{3,4}$")
+
+# The hub stack. Images are pinned; a lab that mirrors them sets hub.*_image and build args.
+REPO = Path(__file__).resolve().parent.parent
+IMAGE_CONTEXTS = REPO / "files" / "images"  # one directory (with a Dockerfile) per notebook image
+HUB_BASE_IMAGE = "quay.io/jupyterhub/jupyterhub:5.4.3"
+REGISTRY_IMAGE = "docker.io/library/registry:2.8.3"
+NOTEBOOK_BASE_IMAGE = "quay.io/jupyter/minimal-notebook:2025-03-03"
+IMAGE_NAME = re.compile(r"^[a-z0-9]+([._-][a-z0-9]+)*$")
+MEMORY = re.compile(r"^[0-9]+(\.[0-9]+)?[KMGT]$")
 
 # Operating systems this tool supports: os-release ID -> VERSION_ID values.
 SUPPORTED_OS = {"debian": ("12", "13"), "ubuntu": ("22.04", "24.04")}
@@ -323,6 +336,143 @@ class Share(Model):
         return f"{CREDENTIALS_DIR}/{self.name}"
 
 
+def local_path(path: str) -> Path:
+    """A file on the machine that runs pyinfra: absolute, or relative to the repository."""
+    candidate = Path(path).expanduser()
+    return candidate if candidate.is_absolute() else REPO / candidate
+
+
+def file_identity(path: str) -> tuple[Path, int, float]:
+    """A local file with its size and modification time: the cache key of archive_images."""
+    file = local_path(path)
+    stat = file.stat()
+    return file, stat.st_size, stat.st_mtime
+
+
+@lru_cache(maxsize=64)
+def archive_images(path: Path, size: int, mtime: float) -> tuple[tuple[str, str], ...]:
+    """(image name, image ID) of each image a `docker save` archive holds (its manifest.json
+    names the config blob, whose digest is the image ID, in old and OCI layouts alike)."""
+    with tarfile.open(path) as archive:
+        manifest = archive.extractfile("manifest.json")
+        if manifest is None:
+            raise ValueError("has no manifest.json")
+        images = json.load(manifest)
+    found = []
+    for image in images:
+        image_id = "sha256:" + re.sub(r"\.json$", "", image["Config"].rsplit("/", 1)[-1])
+        found += [(tag, image_id) for tag in image.get("RepoTags") or []]
+    return tuple(found)
+
+
+class NotebookImage(Model):
+    """A notebook image users can start: built on the host, pushed to the stack's registry."""
+
+    name: str = Field(description="repository in the local registry; the image is localhost:5000/<name>:<hash of its build context>")
+    context: str = Field("notebook", validate_default=True, description="build context: a directory under files/images/ with a Dockerfile")
+    display_name: str | None = Field(None, description="name shown in the spawn form when there are several images; none: the name")
+    build_args: dict[str, str] = Field(
+        default_factory=dict, description=f"Docker build arguments, e.g. BASE_IMAGE (default in files/images/notebook: {NOTEBOOK_BASE_IMAGE})"
+    )
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, name: str) -> str:
+        if not IMAGE_NAME.match(name) or len(name) > 64:
+            raise ValueError("an image name must be lower-case letters and digits, separated by '.', '_' or '-'")
+        return name
+
+    @field_validator("context")
+    @classmethod
+    def _context(cls, context: str) -> str:
+        directory = IMAGE_CONTEXTS / context
+        if "/" in context or not (directory / "Dockerfile").is_file():
+            known = sorted(p.name for p in IMAGE_CONTEXTS.iterdir() if (p / "Dockerfile").is_file()) if IMAGE_CONTEXTS.is_dir() else []
+            raise ValueError(f"must name a directory of files/images/ with a Dockerfile (there: {', '.join(known) or 'none'})")
+        return context
+
+
+class Hub(Model):
+    """The JupyterHub + registry stack (docker compose) and how users' servers run."""
+
+    enabled: bool = Field(True, description="run the stack on this host; False: no hub here (an existing stack is left alone)")
+    stack_dir: str = Field("/opt/jupyterhub", description="root-owned directory holding compose.yaml, the hub's config and secrets")
+    port: int = Field(8000, description="port the hub is published on")
+    bind_address: str = Field("0.0.0.0", description="address the hub is published on (0.0.0.0: all; put TLS in front, e.g. a reverse proxy)")
+    public_url: str | None = Field(None, description="URL users open, printed by the deploy; none: http://<host>:<port>/")
+    base_image: str = Field(HUB_BASE_IMAGE, description="JupyterHub image the hub's own image is built FROM (files/hub/Dockerfile)")
+    registry_image: str = Field(REGISTRY_IMAGE, description="Docker distribution (registry) image; published on 127.0.0.1:5000 only")
+    authenticator: Literal["firstuse", "native"] = Field(
+        "firstuse", description="'firstuse': a listed user's first login sets the password; 'native': NativeAuthenticator, open signup off"
+    )
+    min_password_length: int = Field(8, description="shortest password a user may set")
+    images: list[NotebookImage] = Field(
+        default_factory=lambda: [NotebookImage(name="notebook")],
+        description="notebook images users may start (an allow-list; the first is the default)",
+    )
+    mem_limit: str = Field("4G", description="memory limit of each user's container (K, M, G, T)")
+    cpu_limit: float = Field(2.0, description="CPU limit of each user's container, in cores")
+    idle_timeout: int = Field(3600, description="seconds of inactivity after which a user's server is stopped (jupyterhub-idle-culler); 0: never")
+    start_timeout: int = Field(600, description="seconds a server may take to start (long enough for a first image pull)")
+    ready_timeout: int = Field(300, description="seconds the deploy waits for the hub and the registry to answer before it fails")
+
+    @field_validator("port")
+    @classmethod
+    def _port(cls, port: int) -> int:
+        if not 1 <= port <= 65535 or port == 5000:
+            raise ValueError("must be a TCP port 1-65535 other than 5000 (the registry's)")
+        return port
+
+    @field_validator("bind_address")
+    @classmethod
+    def _address(cls, address: str) -> str:
+        import ipaddress
+
+        try:
+            ipaddress.ip_address(address)
+        except ValueError:
+            raise ValueError("must be an IP address such as 0.0.0.0 or 127.0.0.1") from None
+        return address
+
+    @field_validator("stack_dir")
+    @classmethod
+    def _stack_dir(cls, path: str) -> str:
+        import posixpath
+
+        if not re.fullmatch(r"/[A-Za-z0-9._/-]+", path) or posixpath.normpath(path) != path or path in SYSTEM_PATHS:
+            raise ValueError("must be a normalised absolute path of its own, e.g. /opt/jupyterhub")
+        return path
+
+    @field_validator("mem_limit")
+    @classmethod
+    def _memory(cls, limit: str) -> str:
+        if not MEMORY.match(limit):
+            raise ValueError("must be a size such as '512M' or '4G'")
+        return limit
+
+    @field_validator("cpu_limit")
+    @classmethod
+    def _cpu(cls, limit: float) -> float:
+        if limit <= 0:
+            raise ValueError("must be more than 0 cores")
+        return limit
+
+    @field_validator("min_password_length", "idle_timeout", "start_timeout", "ready_timeout")
+    @classmethod
+    def _not_negative(cls, value: int) -> int:
+        if value < 0:
+            raise ValueError("must not be negative")
+        return value
+
+    @field_validator("images")
+    @classmethod
+    def _images(cls, images: list[NotebookImage]) -> list[NotebookImage]:
+        if not images:
+            raise ValueError("at least one notebook image is needed")
+        _check_unique("hub.images", [i.name for i in images], [])
+        return images
+
+
 class LabHost(Model):
     """Everything one lab server's data can say."""
 
@@ -333,6 +483,40 @@ class LabHost(Model):
     mount_shares: bool = Field(
         True, description="mount the shares now (and remount on change); False on hosts whose kernel has no CIFS (container test hosts): fstab and credentials are still written"
     )
+    hub: Hub = Field(default_factory=Hub, description="the JupyterHub + registry stack")
+    image_archives: list[str] = Field(
+        default_factory=list,
+        description="`docker save` archives on this machine (absolute, or relative to the repository), uploaded and loaded "
+        "before anything is built or pulled: for sites that cannot reach an image registry",
+    )
+    extra_ca_certificates: list[str] = Field(
+        default_factory=list,
+        description="PEM CA certificates on this machine (e.g. of a TLS-inspecting proxy), trusted by the host and inside image builds",
+    )
+
+    @field_validator("image_archives")
+    @classmethod
+    def _archives(cls, paths: list[str]) -> list[str]:
+        for path in paths:
+            if not local_path(path).is_file():
+                raise ValueError(f"'{path}' is not a file on this machine")
+            try:
+                if not archive_images(*file_identity(path)):
+                    raise ValueError("names no image")
+            except (tarfile.TarError, ValueError, KeyError, json.JSONDecodeError) as error:
+                raise ValueError(f"'{path}' is not a `docker save` archive ({error})") from None
+        return paths
+
+    @field_validator("extra_ca_certificates")
+    @classmethod
+    def _certificates(cls, paths: list[str]) -> list[str]:
+        for path in paths:
+            file = local_path(path)
+            if not file.is_file() or "-----BEGIN CERTIFICATE-----" not in file.read_text(errors="replace"):
+                raise ValueError(f"'{path}' is not a PEM certificate file on this machine")
+        if len({local_path(p).stem for p in paths}) != len(paths):
+            raise ValueError("certificate files need distinct names")
+        return paths
 
     @field_validator("admins")
     @classmethod
@@ -416,7 +600,7 @@ def reference() -> str:
         "is contacted. pyinfra's own keys (`ssh_*`, `_sudo`, ...) may sit beside these.",
         "",
     ]
-    models: list[type[BaseModel]] = [LabHost]
+    models: list[type[BaseModel]] = [LabHost]  # nested models are appended as they are met
     for model in models:
         lines += [f"## `{model.__name__}`", "", (model.__doc__ or "").strip(), "", "| key | type | default | meaning |", "|---|---|---|---|"]
         for name, field in model.model_fields.items():

@@ -16,7 +16,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from io import BytesIO
 
-from pyinfra import host, state
+from pyinfra import host, logger, state
 from pyinfra.api import FactBase, FileUploadCommand, OperationError, StringCommand, operation
 from pyinfra.facts.apt import noninteractive_apt
 from pyinfra.facts.deb import DebPackages
@@ -86,23 +86,29 @@ class OsRelease(FactBase):
 
 
 class PathStates(FactBase):
-    """type, mode, owner, group (and sha256 for regular files) of each existing path."""
+    """type, mode, owner, group (and sha256 for regular files) of each existing path, and the
+    files found in each of the `listed` directories (under the key "%files")."""
 
-    default = dict
+    @staticmethod
+    def default():
+        return {"%files": set()}
 
-    def command(self, paths: tuple[str, ...]) -> str:
+    def command(self, paths: tuple[str, ...], listed: tuple[str, ...] = ()) -> str:
         quoted = " ".join(q(p) for p in paths)
+        listing = "".join(f"for f in {q(d)}/*; do [ -f \"$f\" ] && printf 'F\\t%s\\n' \"$f\"; done; " for d in listed)
         return (
             f"for p in {quoted}; do "
             "stat -c 'S\t%n\t%F\t%a\t%U\t%G' -- \"$p\" 2>/dev/null && [ -f \"$p\" ] "
-            "&& sha256sum -- \"$p\" | sed 's/^/H\t/'; done; true"
+            "&& sha256sum -- \"$p\" | sed 's/^/H\t/'; done; " + listing + "true"
         )
 
     def process(self, output):
-        states: dict[str, dict] = {}
+        states: dict = {"%files": set()}
         for line in output:
             kind, _, rest = line.partition("\t")
-            if kind == "S":
+            if kind == "F":
+                states["%files"].add(rest)
+            elif kind == "S":
                 path, file_type, mode, owner, group = rest.split("\t")
                 states[path] = {"type": file_type, "mode": int(mode, 8), "owner": owner, "group": group}
             elif kind == "H":
@@ -259,15 +265,19 @@ def files(
     files: Sequence[ManagedFile] = (),
     directories: Sequence[ManagedDirectory] = (),
     absent: Sequence[str] = (),
+    purge: Sequence[str] = (),
 ):
-    """Directories, files (content, owner, mode) and absent paths, from one fact.
+    """Directories, files (content, owner, mode) and absent paths, from one fact; in each
+    `purge` directory, files not in `files` are removed (e.g. a CA dropped from data).
 
     A changed file is uploaded next to its target, given its owner and mode, validated, and
     renamed into place, so it is never seen half-written or with loose permissions.
     """
     paths = tuple(d.path for d in directories) + tuple(f.path for f in files) + tuple(absent)
     with fact_output_hidden(any(f.secret for f in files)):
-        current = host.get_fact(PathStates, paths=paths)
+        current = host.get_fact(PathStates, paths=paths, listed=tuple(purge))
+    wanted_paths = {f.path for f in files}
+    absent = [*absent, *sorted(p for p in current["%files"] if p not in wanted_paths and not p.endswith(".labhub-new"))]
 
     make_directories = []
     for directory in directories:
@@ -532,3 +542,218 @@ def cifs_mounts(mounts: Sequence[CifsMount], mount_now: bool = True, reload_when
         )
     if steps:
         yield script(["umask 077", "failed=0", *steps, "exit $failed"])
+
+
+@operation()
+def run_when_changed(command: str, triggers: Sequence):
+    """Run `command` only when one of the trigger operations changed something."""
+    if changed(triggers):
+        yield command
+
+
+# The hub stack ----------------------------------------------------------------------------
+
+
+class ImageIds(FactBase):
+    """The image ID behind each of these names in the host's Docker engine (if it has it)."""
+
+    default = dict
+
+    def command(self, refs: tuple[str, ...]) -> str:
+        return (
+            f"for ref in {' '.join(q(r) for r in refs)}; do "
+            "id=$(docker image inspect --format '{{.Id}}' \"$ref\" 2>/dev/null) && echo \"$ref $id\"; done; true"
+        )
+
+    def process(self, output):
+        return dict(line.split() for line in output if len(line.split()) == 2)
+
+
+@dataclass(frozen=True)
+class ImageArchive:
+    path: str  # on the machine running pyinfra
+    images: tuple[tuple[str, str], ...]  # (name, image ID) of each image it holds
+
+
+@operation()
+def load_image_archives(archives: Sequence[ImageArchive]):
+    """Upload and `docker load` each archive whose images the host does not have under their
+    names (compared by image ID); the archive is removed from the host once loaded."""
+    present = host.get_fact(ImageIds, refs=tuple(ref for a in archives for ref, _ in a.images))
+    for archive in archives:
+        if all(present.get(ref) == image_id for ref, image_id in archive.images):
+            continue
+        staged = f"/var/tmp/labhub-{hashlib.sha256(archive.path.encode()).hexdigest()[:12]}.tar"
+        yield FileUploadCommand(archive.path, staged)
+        yield script([f"docker load --quiet --input {staged}", f"rm -f {staged}"])
+
+
+class EnvKeys(FactBase):
+    """The variable names (never the values) set in an env file."""
+
+    default = set
+
+    def command(self, path: str) -> str:
+        return f"[ -f {q(path)} ] && sed -n 's/^\\([A-Za-z_][A-Za-z0-9_]*\\)=.*/\\1/p' {q(path)}; true"
+
+    def process(self, output):
+        return {line.strip() for line in output if line.strip()}
+
+
+@operation()
+def generated_secrets(path: str, names: Sequence[str]):
+    """An env file (root, 0600) with a random 256-bit hex value for each name, generated on
+    the host once and kept: no secret ever leaves the host or appears in a command line."""
+    missing = [name for name in names if name not in host.get_fact(EnvKeys, path=path)]
+    if missing:
+        yield script(
+            ["umask 077", f"touch {q(path)}", f"chmod 600 {q(path)}"]
+            + [f"echo \"{name}=$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \\n')\" >> {q(path)}" for name in missing]
+        )
+
+
+# What a running stack was brought up from: its files, and the IDs of the images they name.
+# (`docker compose config --hash` does not match the running containers' hash for services
+# that compose builds, so the stack keeps its own stamp, written after a successful `up`.)
+STACK_STAMP = ".labhub-up"
+
+
+def _stack_digest(files: Sequence[str], images: Sequence[str]) -> str:
+    """Shell: the digest of the stack's files and images, computed on the host."""
+    return (
+        f"{{ cat {' '.join(q(f) for f in files)} 2>/dev/null; "
+        f"docker image inspect --format '{{{{.Id}}}}' {' '.join(q(i) for i in images)} 2>/dev/null; }} | sha256sum | cut -d' ' -f1"
+    )
+
+
+class ComposeState(FactBase):
+    """A compose stack: its digest now and at the last successful `up` (it covers the
+    generated secrets, so it is a digest of 256-bit random values: printable), the state of
+    each service's container, and the HTTP status of each health URL."""
+
+    def command(self, directory: str, project: str, files: tuple[str, ...], images: tuple[str, ...], urls: tuple[str, ...]) -> str:
+        checks = " ".join(q(url) for url in urls)
+        return (
+            f"cd {q(directory)} 2>/dev/null || exit 0; "
+            f"printf 'D %s\\n' \"$({_stack_digest(files, images)})\"; "
+            f"printf 'S %s\\n' \"$(cat {STACK_STAMP} 2>/dev/null)\"; "
+            f"docker ps -a --filter label=com.docker.compose.project={q(project)} "
+            "--format 'R {{.Label \"com.docker.compose.service\"}} {{.State}}'; "
+            f"for url in {checks}; do printf 'H %s %s\\n' \"$url\" \"$(curl -s -o /dev/null -m 5 -w '%{{http_code}}' \"$url\")\"; done; true"
+        )
+
+    @staticmethod
+    def default():
+        return {"digest": None, "stamp": None, "running": {}, "health": {}}
+
+    def process(self, output):
+        found = self.default()
+        for line in output:
+            kind, *fields = line.split()
+            if kind == "D" and fields:
+                found["digest"] = fields[0]
+            elif kind == "S" and fields:
+                found["stamp"] = fields[0]
+            elif kind == "R" and len(fields) == 2:
+                found["running"][fields[0]] = fields[1]
+            elif kind == "H" and len(fields) == 2:
+                found["health"][fields[0]] = fields[1]
+        return found
+
+
+@operation()
+def compose_up(
+    directory: str,
+    project: str,
+    health: dict[str, str],
+    files: Sequence[str],
+    images: Sequence[str],
+    wait_seconds: int = 300,
+    up_when: Sequence = (),
+    url: str = "",
+):
+    """`docker compose up` when the stack's files or images changed since the last successful
+    `up`, or a service is not running (compose recreates only the containers whose own
+    configuration changed); then wait until every health URL answers 200, or fail with the
+    failing service's last log lines."""
+    now = host.get_fact(ComposeState, directory=directory, project=project, files=tuple(files), images=tuple(images), urls=tuple(health.values()))
+    stopped = [service for service in health if now["running"].get(service) != "running"]
+    unhealthy = [service for service, check in health.items() if now["health"].get(check) != "200"]
+    if stopped or not now["stamp"] or now["stamp"] != now["digest"] or changed(up_when):
+        yield script(
+            [
+                f"cd {q(directory)}",
+                "if ! docker compose up --detach --remove-orphans --quiet-pull; then "
+                "docker compose logs --no-color --tail 30 >&2; exit 1; fi",
+            ]
+        )
+    elif not unhealthy:
+        if url and state.is_executing:
+            host.log(f"JupyterHub: {url}", logger.info)
+        return
+    waits = [
+        f"until [ \"$(curl -s -o /dev/null -m 5 -w '%{{http_code}}' {q(check)})\" = 200 ]; do "
+        f"if [ $(date +%s) -ge $deadline ]; then echo \"{service} did not answer 200 on {check} within {wait_seconds} s; "
+        f"its last log lines:\" >&2; docker compose logs --no-color --tail 30 {q(service)} >&2; exit 1; fi; sleep 2; done"
+        for service, check in health.items()
+    ]
+    yield script(
+        [f"cd {q(directory)}", f"deadline=$(( $(date +%s) + {wait_seconds} ))", *waits, f"{_stack_digest(files, images)} > {STACK_STAMP}"]
+    )
+    if url and state.is_executing:
+        host.log(f"JupyterHub: {url}", logger.info)
+
+
+class RegistryImages(FactBase):
+    """For each image of the local registry: 'L' if the engine has it, 'R' if the registry does."""
+
+    def command(self, images: tuple[tuple[str, str, str], ...], registry: str) -> str:
+        lines = []
+        for ref, name, tag in images:
+            lines.append(f"docker image inspect {q(ref)} >/dev/null 2>&1 && echo {q('L ' + ref)}")
+            lines.append(
+                f"[ \"$(curl -s -o /dev/null -m 5 -w '%{{http_code}}' -H 'Accept: application/vnd.docker.distribution.manifest.v2+json' "
+                f"{q(f'http://{registry}/v2/{name}/manifests/{tag}')})\" = 200 ] && echo {q('R ' + ref)}"
+            )
+        return "; ".join(lines) + "; true"
+
+    @staticmethod
+    def default():
+        return {"local": set(), "registry": set()}
+
+    def process(self, output):
+        found = self.default()
+        for line in output:
+            kind, _, ref = line.strip().partition(" ")
+            found["local" if kind == "L" else "registry"].add(ref)
+        return found
+
+
+@dataclass(frozen=True)
+class ImageBuild:
+    ref: str  # localhost:5000/<name>:<tag>
+    name: str
+    tag: str  # a digest of the build context: a new tag exactly when the context changes
+    context: str  # build context directory on the host
+    build_args: tuple[tuple[str, str], ...] = ()
+
+
+@operation()
+def registry_images(images: Sequence[ImageBuild], registry: str):
+    """Each image built on the host (if the registry lacks it), pushed to the local registry,
+    and present in the engine, so a user's first start does not wait for a pull."""
+    now = host.get_fact(RegistryImages, images=tuple((i.ref, i.name, i.tag) for i in images), registry=registry)
+    steps = []
+    for image in images:
+        if image.ref not in now["registry"]:
+            if image.ref not in now["local"]:
+                arguments = " ".join(f"--build-arg {q(f'{k}={v}')}" for k, v in image.build_args)
+                steps.append(
+                    f"if ! out=$(docker build --quiet {arguments} --tag {q(image.ref)} {q(image.context)} 2>&1); then "
+                    f"echo \"image {image.name}: docker build failed:\" >&2; echo \"$out\" | tail -n 30 >&2; exit 1; fi"
+                )
+            steps.append(f"docker push --quiet {q(image.ref)} >/dev/null")
+        elif image.ref not in now["local"]:
+            steps.append(f"docker pull --quiet {q(image.ref)} >/dev/null")
+    if steps:
+        yield script(steps)

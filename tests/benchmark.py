@@ -35,6 +35,7 @@ def timed(action: Callable[[], object]) -> float:
 
 def lab_data(users: int) -> dict:
     return {
+        "hub": {"enabled": False},
         "docker": {"source": "distro"},
         "admins": ["labadmin"],
         "users": [f"user{n:04d}" for n in range(users)],

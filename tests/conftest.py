@@ -52,3 +52,12 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if "tests/host/" in item.nodeid and not config.getoption("--inventory"):
             item.add_marker(pytest.mark.host)
+
+
+@pytest.fixture(scope="session")
+def hub_lab(tmp_path_factory, testhost_image, ssh_key):
+    """A test host running the whole stack, hub and registry included, converged once."""
+    from tests.harness.hublab import converged_hub
+
+    with converged_hub(tmp_path_factory.mktemp("hub"), testhost_image, ssh_key) as lab:
+        yield lab

@@ -13,7 +13,7 @@ from tests.harness.hosts import start_host, remove_host, write_inventory
 
 pytestmark = pytest.mark.host
 
-BASE = {"docker": {"source": "distro"}, "admins": ["labadmin"], "users": ["alice", "bob"]}
+BASE = {"hub": {"enabled": False}, "docker": {"source": "distro"}, "admins": ["labadmin"], "users": ["alice", "bob"]}
 
 
 class Scratch:

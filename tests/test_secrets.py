@@ -19,6 +19,7 @@ FIRST = {"data": ("reader", "Leak-Canary-First-83#"), "analysis": ("writer", "Le
 CHANGED = {"data": ("reader", "Leak-Canary-Changed-27&"), "analysis": ("writer", "Leak-Canary-Second-61%")}
 PASSWORDS = {password for _, password in [*FIRST.values(), *CHANGED.values()]}
 DATA = {
+    "hub": {"enabled": False},
     "docker": {"source": "distro"},
     "users": ["alice"],
     "mount_shares": False,

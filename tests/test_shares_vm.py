@@ -38,7 +38,7 @@ class VmLab:
         self.write(SHARES)
 
     def write(self, shares: list[dict]) -> None:
-        data = {**self.vm.connection_data(), "docker": {"source": "distro"}, "admins": ["labadmin"],
+        data = {**self.vm.connection_data(), "hub": {"enabled": False}, "docker": {"source": "distro"}, "admins": ["labadmin"],
                 "users": [{"name": "alice", "uid": 1001}], "shares": shares}
         self.inventory.write_text(f"vm = [('labhub-vm', {data!r})]\n")
         self.secrets.write_text(f'[shares.analysis]\nusername = "{ACCOUNT}"\npassword = "{self.passwords["analysis"]}"\n')

@@ -70,6 +70,7 @@ def debian_image(suite: str, packages: tuple[str, ...], name: str) -> str:
     mmdebstrap.stdout.close()
     errors = mmdebstrap.stderr.read().decode()
     if mmdebstrap.wait() != 0 or imported.returncode != 0:
+        run("docker", "rmi", "-f", tag, check=False)  # not a half-built image under this tag
         raise RuntimeError(f"building {tag} failed:\n{errors}\n{imported.stderr}")
     return tag
 

@@ -20,10 +20,12 @@ from pathlib import Path
 from tests.harness.engine import run
 
 # Measured to work on the test machines (TESTING-ENVIRONMENT.md): systemd as PID 1 and a
-# nested Docker engine, without --privileged.
+# nested Docker engine, without --privileged. systempaths=unconfined leaves /proc/sys
+# writable, as on a real server: the nested engine's containers need it (IPv6 settings).
 SYSTEMD_CONTAINER_ARGS = (
     "--cap-add", "SYS_ADMIN", "--cap-add", "NET_ADMIN",
     "--security-opt", "seccomp=unconfined", "--security-opt", "apparmor=unconfined",
+    "--security-opt", "systempaths=unconfined",
     "--cgroupns=host", "-v", "/sys/fs/cgroup:/sys/fs/cgroup:rw",
     "--tmpfs", "/run", "--tmpfs", "/run/lock",
 )

@@ -30,6 +30,9 @@ HAND_MADE_STATE = {
 }
 
 
+# The host layer's test hosts run no hub (tests/harness/hublab.py has one that does).
+NO_HUB = {"enabled": False}
+
 # Share credentials of the test lab, in the secrets file next to its inventory.
 SHARE_CREDENTIALS = {"data": ("labreader", "Lab-Data-Pw-31!"), "analysis": ("labwriter", "Lab-Analysis-Pw-47?")}
 
@@ -46,6 +49,7 @@ def write_secrets(inventory: Path, credentials: dict[str, tuple[str, str]]) -> P
 def lab_data(repo: FakeDockerRepo) -> dict[str, dict]:
     return {
         "lab-distro": {
+            "hub": NO_HUB,
             "docker": {"source": "distro"},
             "admins": [{"name": "labadmin", "uid": 1500}, "opsadmin"],
             "users": [
@@ -63,11 +67,13 @@ def lab_data(repo: FakeDockerRepo) -> dict[str, dict]:
             ],
         },
         "lab-official": {
+            "hub": NO_HUB,
             "docker": {"source": "official", "repo_url": repo.url, "key_fingerprint": repo.fingerprint},
             "admins": ["labadmin"],
             "users": ["alice"],
         },
         "lab-mirror": {
+            "hub": NO_HUB,
             "docker": {
                 "source": "mirror",
                 "repo_url": repo.url,

@@ -1,0 +1,94 @@
+"""The lab's JupyterHub configuration (managed by labhub, tasks/hub.py).
+
+Every value comes from labhub.json, which the deploy writes from the validated host data;
+this file only says how JupyterHub uses them. Hub user <name> is host account
+jupyter-<name>: their server runs in a container as that account's UID and GID, with its
+home directory and the lab's shares mounted, from an allowed image of the local registry.
+"""
+
+import json
+import pwd
+import sys
+
+c = get_config()  # noqa: F821 (provided by JupyterHub)
+
+with open("/srv/jupyterhub/labhub.json") as settings_file:
+    settings = json.load(settings_file)
+
+DATA = "/srv/jupyterhub/data"  # the hub-data volume: database, passwords; survives restarts
+
+# Hub and proxy. The cookie secret and proxy token come from secrets.env (JPY_COOKIE_SECRET,
+# CONFIGPROXY_AUTH_TOKEN): generated once on the host, so a restart logs no one out.
+c.JupyterHub.bind_url = "http://0.0.0.0:8000"
+c.JupyterHub.hub_ip = "0.0.0.0"
+c.JupyterHub.hub_connect_ip = "hub"  # the hub's name on the network it shares with users' servers
+c.JupyterHub.db_url = f"sqlite:///{DATA}/jupyterhub.sqlite"
+c.JupyterHub.cleanup_servers = False  # users' servers keep running while the hub restarts
+
+# Who may log in: exactly the lab's members (names are lower-cased by JupyterHub first).
+users = settings["users"]
+c.Authenticator.allowed_users = {user["name"] for user in users}
+c.Authenticator.admin_users = {user["name"] for user in users if user["admin"]}
+if settings["authenticator"] == "firstuse":
+    c.JupyterHub.authenticator_class = "firstuseauthenticator.FirstUseAuthenticator"
+    c.FirstUseAuthenticator.create_users = False  # an unlisted name is refused
+    c.FirstUseAuthenticator.dbm_path = f"{DATA}/passwords.dbm"
+    c.FirstUseAuthenticator.min_password_length = settings["min_password_length"]
+else:
+    c.JupyterHub.authenticator_class = "nativeauthenticator.NativeAuthenticator"
+    c.NativeAuthenticator.open_signup = False  # sign-ups wait for an admin's approval
+    c.NativeAuthenticator.minimum_password_length = settings["min_password_length"]
+
+# Users' servers: one container each, from an allowed image of the local registry.
+c.JupyterHub.spawner_class = "dockerspawner.DockerSpawner"
+c.DockerSpawner.network_name = settings["network"]
+c.DockerSpawner.use_internal_ip = True
+c.DockerSpawner.remove = True  # nothing lives in the container: homes and shares are mounted
+c.DockerSpawner.pull_policy = "ifnotpresent"
+c.DockerSpawner.allowed_images = settings["images"]  # display name -> image; several: a form
+c.DockerSpawner.image = next(iter(settings["images"].values()))
+c.DockerSpawner.cmd = ["jupyterhub-singleuser"]
+c.DockerSpawner.notebook_dir = "/"  # the home and the shares (e.g. /mnt/data) are both in reach
+c.DockerSpawner.mem_limit = settings["mem_limit"]
+c.DockerSpawner.cpu_limit = settings["cpu_limit"]
+c.DockerSpawner.extra_host_config = {
+    "privileged": False,
+    "cap_drop": ["ALL"],  # a notebook needs no capability, its user is not root
+    "security_opt": ["no-new-privileges:true"],
+}
+c.Spawner.start_timeout = settings["start_timeout"]
+c.Spawner.http_timeout = 120
+
+accounts = {user["name"]: user["account"] for user in users}
+
+
+def run_as_host_account(spawner):
+    """The container runs as the user's host account, in its home, with the shares."""
+    account = pwd.getpwnam(accounts[spawner.user.name])  # /etc/passwd is the host's (read-only)
+    home = account.pw_dir
+    spawner.extra_create_kwargs = {"user": f"{account.pw_uid}:{account.pw_gid}"}
+    spawner.volumes = {
+        home: {"bind": home, "mode": "rw"},
+        **{share["path"]: {"bind": share["path"], "mode": "ro" if share["read_only"] else "rw"} for share in settings["shares"]},
+    }
+    spawner.environment = {**spawner.environment, "HOME": home, "USER": account.pw_name}
+    spawner.default_url = f"/lab/tree{home}"
+
+
+c.Spawner.pre_spawn_hook = run_as_host_account
+
+# Idle servers are stopped by jupyterhub-idle-culler, run by the hub as a service.
+if settings["idle_timeout"]:
+    c.JupyterHub.services = [
+        {
+            "name": "idle-culler",
+            "command": [sys.executable, "-m", "jupyterhub_idle_culler", f"--timeout={settings['idle_timeout']}"],
+        }
+    ]
+    c.JupyterHub.load_roles = [
+        {
+            "name": "idle-culler",
+            "scopes": ["list:users", "read:users:activity", "read:servers", "delete:servers"],
+            "services": ["idle-culler"],
+        }
+    ]

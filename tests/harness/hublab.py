@@ -1,0 +1,86 @@
+"""A test host running the whole stack: Docker, accounts, shares (written, not mounted: no
+CIFS in a container) and the hub with its registry, from image archives built on the runner
+and with this machine's CA certificates, as an offline lab behind a TLS-inspecting proxy.
+
+The shares' content is simulated by a "file server": directories bind-mounted onto the
+mount points, owned as the share's uid/gid options would make them."""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from tests.harness import cli
+from tests.harness.engine import run
+from tests.harness.hosts import TestHost, remove_host, start_host, write_inventory
+from tests.harness.images import build_all
+from tests.harness.lab import write_secrets
+
+RUNNER_CA_DIRECTORY = Path("/usr/local/share/ca-certificates")
+SHARE_CREDENTIALS = {"data": ("labreader", "Hub-Lab-Data-Pw-5!"), "analysis": ("labwriter", "Hub-Lab-Analysis-Pw-8?")}
+
+
+@dataclass
+class HubLab:
+    host: TestHost
+    inventory: Path
+    url: str  # the hub as the runner reaches it
+    first_run: dict
+    first_run_seconds: float
+
+    def docker(self, command: str, check: bool = True) -> str:
+        return self.host.exec(f"docker {command}", check=check).stdout.strip()
+
+
+def hub_data() -> dict:
+    images = build_all()
+    return {
+        "docker": {"source": "distro"},
+        "admins": ["labadmin"],
+        "users": ["alice", {"name": "bob", "admin": True}, "carol"],
+        "mount_shares": False,
+        "shares": [
+            {"name": "data", "server": "files.example.org", "share": "data", "mount_point": "/mnt/data", "read_only": True},
+            {"name": "analysis", "server": "files.example.org", "share": "analysis", "mount_point": "/mnt/analysis",
+             "uid": "jupyter-alice", "gid": "users"},
+        ],
+        "image_archives": [str(archive) for _, archive in images.values()],
+        # This machine's CAs (its TLS-inspecting proxy): the hub's image build needs PyPI.
+        "extra_ca_certificates": sorted(str(p) for p in RUNNER_CA_DIRECTORY.glob("*.crt")),
+        "hub": {
+            "base_image": images["jupyterhub"][0],
+            "registry_image": images["registry"][0],
+            "images": [{"name": "notebook", "build_args": {"BASE_IMAGE": images["minimal-notebook"][0]}}],
+            "mem_limit": "1G",
+            "cpu_limit": 1.0,
+        },
+    }
+
+
+FILE_SERVER = """
+mkdir -p /srv/fileserver/data /srv/fileserver/analysis
+echo 'measurements from the beamline' > /srv/fileserver/data/readme.txt
+chown jupyter-alice:users /srv/fileserver/analysis && chmod 0775 /srv/fileserver/analysis
+mountpoint -q /mnt/data || mount --bind /srv/fileserver/data /mnt/data
+mountpoint -q /mnt/analysis || mount --bind /srv/fileserver/analysis /mnt/analysis
+"""
+
+
+@contextlib.contextmanager
+def converged_hub(workdir: Path, image: str, key: Path) -> Iterator[HubLab]:
+    data = hub_data()
+    host = start_host("hubhost", image, key, extra_args=("-p", "127.0.0.1::8000"))
+    try:
+        port = int(run("docker", "port", host.container, "8000/tcp").stdout.split()[0].rsplit(":", 1)[1])
+        inventory = write_inventory(workdir / "hub_hosts.py", [(host, data)])
+        write_secrets(inventory, SHARE_CREDENTIALS)
+        started = time.monotonic()
+        first_run = cli.converge(inventory)
+        seconds = time.monotonic() - started
+        host.exec(FILE_SERVER)
+        yield HubLab(host, inventory, f"http://127.0.0.1:{port}", first_run, seconds)
+    finally:
+        remove_host(host)

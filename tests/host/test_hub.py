@@ -1,0 +1,105 @@
+"""What tasks/hub.py promises: the stack's files as data says, root-only generated secrets,
+hub and registry running and answering, the registry on the loopback only, the hub seeing the
+host's accounts read-only (never /etc/shadow), the notebook images in the registry, and every
+user's server running as its host account, unprivileged, without the Docker socket."""
+
+import hashlib
+import json
+
+import pytest
+
+from labhub.ops import PathStates
+from tasks.hub import PROJECT, SECRETS, plan
+
+
+def stack_of(target):
+    if not target.config.hub.enabled:
+        pytest.skip(f"{target.name} runs no hub (hub.enabled: False)")
+    return plan(target.config)
+
+
+def container(target, name: str) -> dict | None:
+    result = target.host.run(f"docker inspect {name}")
+    return json.loads(result.stdout)[0] if result.rc == 0 else None
+
+
+def test_stack_files_are_what_data_says(target):
+    stack = stack_of(target)
+    states = target.fact(PathStates, paths=tuple(f.path for f in stack.files))
+    for file in stack.files:
+        found = states.get(file.path)
+        assert found, f"{file.path}: expected present, found missing"
+        assert found.get("sha256") == hashlib.sha256(file.data).hexdigest(), f"{file.path}: content differs from what data says"
+        assert (found["owner"], found["mode"]) == ("root", file.mode), f"{file.path}: expected root {file.mode:o}, found {found['owner']} {found['mode']:o}"
+
+
+def test_generated_secrets_are_root_only(target):
+    stack_of(target)
+    path = f"{target.config.hub.stack_dir}/secrets.env"
+    secrets = target.host.file(path)
+    assert secrets.exists, f"{path}: expected present, found missing"
+    found = (secrets.user, secrets.group, oct(secrets.mode))
+    assert found == ("root", "root", "0o600"), f"{path}: expected root:root 0600, found {found}"
+    names = set(target.host.run(f"sed -n 's/=.*//p' {path}").stdout.split())
+    assert set(SECRETS) <= names, f"{path}: expected {sorted(SECRETS)}, found {sorted(names)}"
+
+
+def test_hub_and_registry_run_and_answer(target):
+    stack = stack_of(target)
+    for service, url in stack.health.items():
+        state = target.host.run(f"docker inspect --format '{{{{.State.Status}}}}' {PROJECT}-{service}-1").stdout.strip()
+        assert state == "running", f"container {PROJECT}-{service}-1: expected running, found {state or 'none'}"
+        status = target.host.run(f"curl -s -o /dev/null -m 10 -w '%{{http_code}}' {url}").stdout.strip()
+        assert status == "200", f"{service} at {url}: expected HTTP 200, found {status}"
+
+
+def test_registry_listens_on_the_loopback_only(target):
+    stack_of(target)
+    listeners = [line.split()[3] for line in target.host.run("ss -H -ltn").stdout.splitlines() if line.split()[3].endswith(":5000")]
+    assert listeners == ["127.0.0.1:5000"], f"registry port 5000: expected 127.0.0.1 only, found {listeners}"
+
+
+def test_hub_sees_the_host_accounts_read_only_and_never_shadow(target):
+    stack_of(target)
+    hub = container(target, f"{PROJECT}-hub-1")
+    assert hub, "hub container: expected present, found none"
+    mounts = {m["Destination"]: m["RW"] for m in hub["Mounts"]}
+    expected = {"/etc/passwd": False, "/etc/group": False}
+    found = {path: mounts.get(path) for path in expected}
+    assert found == expected, f"hub mounts: expected /etc/passwd and /etc/group read-only, found {found}"
+    assert "/etc/shadow" not in mounts, "hub mounts: expected no /etc/shadow, found it mounted"
+
+
+def test_notebook_images_are_in_the_registry_and_on_the_host(target):
+    stack = stack_of(target)
+    for build in stack.builds:
+        status = target.host.run(
+            "curl -s -o /dev/null -w '%{http_code}' -H 'Accept: application/vnd.docker.distribution.manifest.v2+json' "
+            f"http://127.0.0.1:5000/v2/{build.name}/manifests/{build.tag}"
+        ).stdout.strip()
+        assert status == "200", f"image {build.ref}: expected in the local registry, found HTTP {status}"
+        assert target.host.run(f"docker image inspect {build.ref}").rc == 0, f"image {build.ref}: expected on the host, found missing"
+
+
+def test_users_servers_run_as_their_host_account_unprivileged(target):
+    stack = stack_of(target)
+    # Any tag of an allowed image: a server keeps the image it started from until it restarts.
+    allowed = tuple(build.ref.rsplit(":", 1)[0] + ":" for build in stack.builds)
+    shares = {share.mount_point: not share.read_only for share in target.config.shares}
+    accounts = {user.account for user in target.config.users}
+    names = target.host.run("docker ps --filter name=^jupyter- --format '{{.Names}}'").stdout.split()
+    for name in names:
+        server = container(target, name)
+        if name not in accounts:
+            raise AssertionError(f"container {name}: expected only listed users' servers, found one for an unlisted account")
+        uid = target.host.run(f"id -u {name}").stdout.strip()
+        gid = target.host.run(f"id -g {name}").stdout.strip()
+        found = {
+            "user": server["Config"]["User"],
+            "privileged": server["HostConfig"]["Privileged"],
+            "docker socket": any("docker.sock" in m["Source"] for m in server["Mounts"]),
+            "image allowed": server["Config"]["Image"].startswith(allowed),
+            "shares": {m["Destination"]: m["RW"] for m in server["Mounts"] if m["Destination"] in shares},
+        }
+        expected = {"user": f"{uid}:{gid}", "privileged": False, "docker socket": False, "image allowed": True, "shares": shares}
+        assert found == expected, f"container {name}: expected {expected}, found {found} (image {server['Config']['Image']})"

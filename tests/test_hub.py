@@ -1,0 +1,188 @@
+"""The JupyterHub + registry stack end to end, on a container test host with a nested Docker
+engine: real JupyterHub, real registry, real spawns, driven over HTTP as a user would. The
+stack is built from image archives (no registry is reachable here) with this machine's CA
+certificates, as an offline lab behind a TLS-inspecting proxy. Cases run in order."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+
+from tests.harness import cli
+from tests.harness.hubclient import HubUser
+from tests.harness.hosts import write_inventory
+from tests.harness.hublab import SHARE_CREDENTIALS, hub_data
+from tests.harness.lab import write_secrets
+
+pytestmark = pytest.mark.hub
+
+ALICE_PASSWORD = "alice-first-login-7"
+NOTEBOOK_IMAGE_PREFIX = "localhost:5000/notebook:"
+
+
+def converge_with(hub_lab, change: dict) -> list[str]:
+    data = hub_data()
+    data["hub"] = {**data["hub"], **change}
+    write_inventory(hub_lab.inventory, [(hub_lab.host, data)])
+    write_secrets(hub_lab.inventory, SHARE_CREDENTIALS)
+    return cli.changed_operations(cli.converge(hub_lab.inventory)).get(hub_lab.host.name, [])
+
+
+@pytest.fixture(scope="module")
+def alice(hub_lab):
+    user = HubUser(hub_lab.url)
+    assert user.login("alice", ALICE_PASSWORD), "alice's first login sets her password"
+    user.create_token("alice")
+    user.server = user.start_server("alice")
+    return user
+
+
+def test_a_fresh_converge_brings_up_hub_registry_and_images(hub_lab):
+    changed = cli.changed_operations(hub_lab.first_run)[hub_lab.host.name]
+    for operation in ("JupyterHub | Image archives loaded", "JupyterHub | Stack files",
+                      "JupyterHub | Hub and registry up and answering", "JupyterHub | Notebook images in the registry"):
+        assert operation in changed
+    print(f"fresh converge with the stack: {hub_lab.first_run_seconds:.0f} s")
+    running = sorted(hub_lab.docker("ps --format '{{.Names}}' --filter name=jupyterhub-").split())
+    assert running == ["jupyterhub-hub-1", "jupyterhub-registry-1"]
+    catalog = json.loads(hub_lab.host.exec("curl -s http://127.0.0.1:5000/v2/_catalog").stdout)
+    assert catalog["repositories"] == ["notebook"]
+
+
+def test_the_site_ca_is_trusted_by_the_host_and_inside_the_images(hub_lab):
+    ca_files = hub_data()["extra_ca_certificates"]
+    installed = hub_lab.host.exec("ls /usr/local/share/ca-certificates/labhub").stdout.split()
+    assert len(installed) == len(ca_files)
+    image = next(ref for ref in hub_lab.docker("images --format '{{.Repository}}:{{.Tag}}'").split() if ref.startswith(NOTEBOOK_IMAGE_PREFIX))
+    inside = hub_lab.docker(f"run --rm --entrypoint ls {image} /usr/local/share/ca-certificates/labhub").split()
+    assert sorted(inside) == sorted(installed)
+    # The hub's image installed DockerSpawner & co. from PyPI through the inspecting proxy.
+    assert "dockerspawner" in hub_lab.docker("exec jupyterhub-hub-1 python3 -m pip list --format freeze").lower()
+
+
+def test_a_second_run_changes_nothing_and_the_dry_run_plans_nothing(hub_lab):
+    started = time.monotonic()
+    results = cli.converge(hub_lab.inventory)
+    seconds = time.monotonic() - started
+    assert cli.changed_operations(results) == {}
+    assert cli.dry_plan(hub_lab.inventory) == {}
+    print(f"no-op re-run with the stack in place: {seconds:.1f} s")
+
+
+def test_a_listed_user_logs_in_and_works_in_her_home_and_on_the_shares(hub_lab, alice):
+    assert alice.read("alice", "mnt/data/readme.txt") == (200, "measurements from the beamline\n")
+    status, _ = alice.write("alice", "mnt/data/mine.txt", "not allowed")
+    assert status >= 400, "the read-only share refuses writes"
+    assert hub_lab.host.exec("test -e /srv/fileserver/data/mine.txt", check=False).returncode != 0
+    assert alice.write("alice", "mnt/analysis/result.txt", "from the hub")[0] == 201
+    assert alice.write("alice", "home/jupyter-alice/notes.txt", "in my home")[0] == 201
+    uid_gid = hub_lab.host.exec("id -u jupyter-alice; id -g jupyter-alice").stdout.split()
+    owners = hub_lab.host.exec("stat -c '%u %g' /home/jupyter-alice/notes.txt /srv/fileserver/analysis/result.txt").stdout.splitlines()
+    assert owners == [" ".join(uid_gid)] * 2, "files belong to jupyter-alice on the host"
+    assert hub_lab.host.exec("cat /srv/fileserver/analysis/result.txt").stdout == "from the hub"
+
+
+def test_the_users_container_runs_as_her_host_account_without_privileges(hub_lab, alice):
+    server = json.loads(hub_lab.docker("inspect jupyter-alice"))[0]
+    uid_gid = ":".join(hub_lab.host.exec("id -u jupyter-alice; id -g jupyter-alice").stdout.split())
+    assert server["Config"]["User"] == uid_gid
+    assert server["Config"]["Image"].startswith(NOTEBOOK_IMAGE_PREFIX)
+    assert server["HostConfig"]["Privileged"] is False and server["HostConfig"]["CapDrop"] == ["ALL"]
+    assert server["HostConfig"]["Memory"] == 1024**3, "mem_limit 1G"
+    assert server["HostConfig"]["CpuQuota"] / server["HostConfig"]["CpuPeriod"] == 1.0, "cpu_limit 1.0 (DockerSpawner sets a CPU quota)"
+    mounts = {m["Destination"]: m["RW"] for m in server["Mounts"]}
+    assert mounts == {"/home/jupyter-alice": True, "/mnt/data": False, "/mnt/analysis": True}, "no Docker socket"
+    assert hub_lab.docker("network inspect jupyterhub --format '{{range .Containers}}{{.Name}} {{end}}'").split().count("jupyter-alice") == 1
+
+
+def test_unlisted_names_and_case_variants_are_refused(hub_lab, alice):
+    assert not HubUser(hub_lab.url).login("mallory", "mallory-password-1"), "an unlisted name is refused"
+    assert not HubUser(hub_lab.url).login("ALICE", "another-password-2"), "a case variant cannot set a new password"
+    assert not HubUser(hub_lab.url).login("Alice", "another-password-3")
+    same = HubUser(hub_lab.url)
+    assert same.login("Alice", ALICE_PASSWORD) and same.whoami() == "alice", "names are lower-cased: it is alice"
+    assert HubUser(hub_lab.url).login("alice", ALICE_PASSWORD), "alice's password is unchanged"
+
+
+def test_only_images_of_the_allow_list_are_started(hub_lab):
+    bob = HubUser(hub_lab.url)
+    assert bob.login("bob", "bob-first-login-8")
+    bob.create_token("bob")
+    forbidden = "labhub-test/jupyterhub:5.4.3"  # present on the host, but not in the allow-list
+    status, _ = bob.api("POST", "/hub/api/users/bob/server", {"image": forbidden})
+    deadline = time.monotonic() + 120
+    server = None
+    while status < 400:  # the spawn runs in the background: wait for its outcome
+        server = json.loads(bob.api("GET", "/hub/api/users/bob")[1]).get("servers", {}).get("")
+        if not server or not server.get("pending"):
+            break
+        assert time.monotonic() < deadline, "bob's spawn neither started nor failed"
+        time.sleep(1)
+    images = hub_lab.docker("ps -a --filter name=^jupyter-bob$ --format '{{.Image}}'").split()
+    assert forbidden not in images, "a user chose an image outside the allow-list"
+    if server and server.get("ready"):  # the request's image was not taken: the default was
+        assert images and all(image.startswith(NOTEBOOK_IMAGE_PREFIX) for image in images)
+        assert bob.api("DELETE", "/hub/api/users/bob/server")[0] in (202, 204)
+
+
+def test_a_hub_restart_keeps_servers_running_and_users_logged_in(hub_lab, alice):
+    server_started = hub_lab.docker("inspect --format '{{.State.StartedAt}}' jupyter-alice")
+    hub_lab.docker("restart jupyterhub-hub-1")
+    deadline = time.monotonic() + 120
+    while alice.request("GET", "/hub/health")[0] != 200:
+        assert time.monotonic() < deadline, "the hub did not come back"
+        time.sleep(1)
+    assert alice.whoami() == "alice", "the session cookie survived the restart (persistent cookie secret)"
+    assert hub_lab.docker("inspect --format '{{.State.StartedAt}}' jupyter-alice") == server_started
+    deadline = time.monotonic() + 60
+    while alice.read("alice", "home/jupyter-alice/notes.txt")[0] != 200:  # the proxy's routes come back
+        assert time.monotonic() < deadline, "alice's server is not reachable after the hub restart"
+        time.sleep(1)
+    assert alice.read("alice", "home/jupyter-alice/notes.txt") == (200, "in my home")
+
+
+def test_a_hub_setting_change_recreates_the_hub_only(hub_lab, alice):
+    hub_id, registry_id = hub_lab.docker("inspect --format '{{.Id}}' jupyterhub-hub-1"), hub_lab.docker("inspect --format '{{.Id}}' jupyterhub-registry-1")
+    changed = converge_with(hub_lab, {"idle_timeout": 7200})
+    assert changed == ["JupyterHub | Stack files", "JupyterHub | Hub and registry up and answering"]
+    assert hub_lab.docker("inspect --format '{{.Id}}' jupyterhub-hub-1") != hub_id
+    assert hub_lab.docker("inspect --format '{{.Id}}' jupyterhub-registry-1") == registry_id
+    processes = hub_lab.docker("exec jupyterhub-hub-1 sh -c 'cat /proc/[0-9]*/cmdline | tr \"\\\\0\" \" \"'")
+    assert "jupyterhub_idle_culler --timeout=7200" in processes
+    assert hub_lab.docker("inspect --format '{{.State.Status}}' jupyter-alice") == "running"
+    assert converge_with(hub_lab, {"idle_timeout": 7200}) == []
+
+
+def test_a_changed_build_context_rebuilds_the_notebook_image(hub_lab):
+    before = sorted(json.loads(hub_lab.host.exec("curl -s http://127.0.0.1:5000/v2/notebook/tags/list").stdout)["tags"])
+    data = hub_data()
+    images = [{**data["hub"]["images"][0], "build_args": {**data["hub"]["images"][0]["build_args"], "LAB_RELEASE": "2"}}]
+    changed = converge_with(hub_lab, {"idle_timeout": 7200, "images": images})
+    assert "JupyterHub | Notebook images in the registry" in changed
+    after = sorted(json.loads(hub_lab.host.exec("curl -s http://127.0.0.1:5000/v2/notebook/tags/list").stdout)["tags"])
+    assert len(after) == len(before) + 1, "a new tag for the new build context"
+    assert converge_with(hub_lab, {"idle_timeout": 7200, "images": images}) == []
+
+
+def test_the_host_checks_pass_on_the_hub_host(hub_lab, alice):
+    checks = cli.host_checks(hub_lab.inventory)
+    assert checks.returncode == 0, checks.explain()
+    assert "PASSED tests/host/test_hub.py::test_users_servers_run_as_their_host_account_unprivileged[hubhost]" in checks.stdout
+
+
+def test_a_hub_that_does_not_come_up_fails_the_deploy_with_its_last_log_lines(hub_lab):
+    """Last: it breaks the hub's database, as a disk fault would."""
+    converge_with(hub_lab, {"idle_timeout": 7200, "ready_timeout": 40})
+    hub_lab.docker("exec jupyterhub-hub-1 sh -c 'echo not a database > /srv/jupyterhub/data/jupyterhub.sqlite'")
+    hub_lab.docker("restart jupyterhub-hub-1")
+    run, _ = cli.deploy(hub_lab.inventory)
+    assert run.returncode != 0
+    assert "[hubhost] hub did not answer 200 on http://127.0.0.1:8000/hub/health within 40 s; its last log lines:" in run.output, run.explain()
+    assert "hub-1  |" in run.output and "Hub and registry up and answering" in run.output
+    # The sysadmin removes the broken database; the next run converges.
+    hub_lab.host.exec("rm -f /var/lib/docker/volumes/jupyterhub_hub-data/_data/jupyterhub.sqlite && docker restart jupyterhub-hub-1 >/dev/null")
+    results = cli.converge(hub_lab.inventory)
+    assert results["totals"]["error"] == 0
+    assert HubUser(hub_lab.url).login("carol", "carol-after-repair-9")
