@@ -1,4 +1,5 @@
-"""The sandbox's lab (inventories/sandbox.py): a small example of everything the deploy does."""
+"""The sandbox's lab (inventories/sandbox.py): a small example of everything the deploy does.
+The hub's images and this machine's CA certificates are added by `python -m tests.sandbox up`."""
 
 admins = ["labadmin"]
 

@@ -473,6 +473,51 @@ class Hub(Model):
         return images
 
 
+class DriftSchedule(Model):
+    """The nightly drift check, installed on this host when enabled: this host is then the
+    control host that checks the inventory's hosts (itself included, via '@local')."""
+
+    enabled: bool = Field(False, description="install the nightly check here (a systemd service and timer)")
+    inventory: str = Field(
+        "inventories/lab.py", description="inventory the nightly check reads: a file on this machine, copied with the project"
+    )
+    checkout: str = Field("/opt/labhub", description="where the project is installed on the control host")
+    on_calendar: str = Field("*-*-* 03:30:00", description="when it runs (systemd OnCalendar; missed runs are caught up at boot)")
+    report_dir: str = Field("/var/lib/labhub/drift", description="where each run's reports (JSON, JUnit XML, Markdown) are kept")
+    keep_days: int = Field(30, description="reports older than this many days are removed (before each run)")
+    converge: bool = Field(False, description="re-run the deploy on drifted hosts after reporting (off: report only)")
+
+    @field_validator("checkout", "report_dir")
+    @classmethod
+    def _path(cls, path: str) -> str:
+        import posixpath
+
+        if not re.fullmatch(r"/[A-Za-z0-9._/-]+", path) or posixpath.normpath(path) != path or path in SYSTEM_PATHS:
+            raise ValueError("must be a normalised absolute path of its own")
+        return path
+
+    @field_validator("inventory")
+    @classmethod
+    def _inventory(cls, path: str) -> str:
+        if not local_path(path).is_file() or not path.endswith(".py"):
+            raise ValueError(f"'{path}' is not an inventory file (*.py) on this machine")
+        return path
+
+    @field_validator("on_calendar")
+    @classmethod
+    def _calendar(cls, spec: str) -> str:
+        if not re.fullmatch(r"[A-Za-z0-9*:,./ ~-]+", spec):
+            raise ValueError("must be a systemd calendar expression such as '*-*-* 03:30:00' or 'daily'")
+        return spec
+
+    @field_validator("keep_days")
+    @classmethod
+    def _days(cls, days: int) -> int:
+        if days < 1:
+            raise ValueError("must be at least 1")
+        return days
+
+
 class LabHost(Model):
     """Everything one lab server's data can say."""
 
@@ -484,6 +529,7 @@ class LabHost(Model):
         True, description="mount the shares now (and remount on change); False on hosts whose kernel has no CIFS (container test hosts): fstab and credentials are still written"
     )
     hub: Hub = Field(default_factory=Hub, description="the JupyterHub + registry stack")
+    drift: DriftSchedule = Field(default_factory=DriftSchedule, description="the nightly drift check, when this host is the control host")
     image_archives: list[str] = Field(
         default_factory=list,
         description="`docker save` archives on this machine (absolute, or relative to the repository), uploaded and loaded "

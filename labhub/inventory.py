@@ -200,3 +200,8 @@ def load_inventory(path: str, cwd: str | None = None) -> list[tuple[str, dict[st
     with ctx_state.use(State()):
         inventory = make_inventory(path, cwd=repo)
     return [(host.name, host.data.dict()) for host in inventory]
+
+
+def validated_configs() -> dict[str, LabHost]:
+    """Every host's validated config in this run (the nightly check needs the whole lab's)."""
+    return dict(_validated)

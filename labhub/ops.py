@@ -110,6 +110,7 @@ class PathStates(FactBase):
                 states["%files"].add(rest)
             elif kind == "S":
                 path, file_type, mode, owner, group = rest.split("\t")
+                file_type = "regular file" if file_type == "regular empty file" else file_type  # stat's words
                 states[path] = {"type": file_type, "mode": int(mode, 8), "owner": owner, "group": group}
             elif kind == "H":
                 digest, _, path = rest.partition("  ")
@@ -757,3 +758,33 @@ def registry_images(images: Sequence[ImageBuild], registry: str):
             steps.append(f"docker pull --quiet {q(image.ref)} >/dev/null")
     if steps:
         yield script(steps)
+
+
+class FileText(FactBase):
+    """A small text file's content ('' when missing); for stamps, never for secrets."""
+
+    def command(self, path: str) -> str:
+        return f"cat {q(path)} 2>/dev/null; true"
+
+    def process(self, output):
+        return "\n".join(output).strip()
+
+    @staticmethod
+    def default():
+        return ""
+
+
+@operation()
+def python_venv(directory: str, requirements: str, digest: str):
+    """A virtualenv at directory/.venv with requirements installed, re-installed only when
+    their digest changed (recorded in the venv); pip trusts the system's CA store."""
+    stamp = f"{directory}/.venv/.labhub-requirements"
+    if host.get_fact(FileText, path=stamp) != digest:
+        yield script(
+            [
+                f"python3 -m venv {q(directory + '/.venv')}",
+                f"PIP_CERT=/etc/ssl/certs/ca-certificates.crt {q(directory + '/.venv/bin/pip')} install --quiet "
+                f"--disable-pip-version-check -r {q(requirements)}",
+                f"echo {digest} > {q(stamp)}",
+            ]
+        )

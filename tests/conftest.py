@@ -15,6 +15,7 @@ def pytest_addoption(parser):
         default=None,
         help="check the hosts of this pyinfra inventory (a real lab) instead of provisioning test hosts",
     )
+    parser.addoption("--host", action="append", default=None, help="with --inventory: check only this host (repeatable)")
 
 
 @pytest.fixture(scope="session")

@@ -78,3 +78,10 @@ def host_checks(inventory: Path | str, *extra: str, timeout: float = 900, env: d
     cmd = [sys.executable, "-m", "pytest", "tests/host", "--inventory", str(inventory), "-q", "-rA", "-p", "no:cacheprovider", *extra]
     result = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=timeout, env={**os.environ, **(env or {})})
     return Run(cmd, result.returncode, result.stdout, result.stderr)
+
+
+def drift_check(inventory: Path | str, *args: str, timeout: float = 600) -> Run:
+    """`./drift-check INVENTORY ARGS...`, as the README and the nightly unit run it."""
+    cmd = [str(REPO / "drift-check"), str(inventory), *args]
+    result = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=timeout)
+    return Run(cmd, result.returncode, result.stdout, result.stderr)

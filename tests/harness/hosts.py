@@ -140,7 +140,8 @@ def write_inventory(path: Path, hosts: list[tuple[TestHost, dict]], group: str =
 
 @dataclass
 class Lab:
-    """Test hosts converged from one inventory."""
+    """Test hosts converged from one inventory, and each host's lab data."""
 
     inventory: Path
     hosts: dict[str, TestHost] = field(default_factory=dict)
+    data: dict[str, dict] = field(default_factory=dict)

@@ -98,6 +98,6 @@ def converged_lab(workdir: Path, image: str, key: Path, repo: FakeDockerRepo) ->
             repo.serve_on(hosts[name])
         inventory = write_inventory(workdir / "lab_hosts.py", [(hosts[name], data[name]) for name in data])
         write_secrets(inventory, SHARE_CREDENTIALS)
-        lab = Lab(inventory, hosts)
+        lab = Lab(inventory, hosts, data)
         lab.first_run = cli.converge(inventory)
         yield lab

@@ -10,7 +10,10 @@ found; the drift check reports them per host.
 
 from __future__ import annotations
 
+import os
+import tempfile
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import pytest
 import testinfra
@@ -46,8 +49,18 @@ class Target:
         return self._facts[key]
 
 
+def _control_directory() -> str:
+    """Where ssh keeps its shared connections: one handshake per host, not per command."""
+    directory = Path(tempfile.gettempdir()) / f"labhub-ssh-{os.getuid()}"
+    directory.mkdir(mode=0o700, exist_ok=True)
+    return str(directory)
+
+
 def _testinfra_host(name: str, data: dict) -> testinfra.host.Host:
-    """A testinfra SSH connection made from the host's pyinfra connection data."""
+    """A testinfra SSH connection made from the host's pyinfra connection data ('@local':
+    this machine, as when a lab server checks itself)."""
+    if name.startswith("@local"):
+        return testinfra.get_host("local://", sudo=bool(data.get("_sudo")))
     user = f"{data['ssh_user']}@" if data.get("ssh_user") else ""
     spec = f"ssh://{user}{data.get('ssh_hostname', name)}:{data.get('ssh_port', 22)}"
     options = ["-o LogLevel=ERROR"]  # no ssh warnings mixed into command output
@@ -61,6 +74,7 @@ def _testinfra_host(name: str, data: dict) -> testinfra.host.Host:
         ssh_extra_args=" ".join(options),
         sudo=bool(data.get("_sudo")),
         timeout=30,
+        controlpath=f"{_control_directory()}/%%C",  # testinfra %-formats the ssh command
     )
 
 
@@ -68,6 +82,8 @@ def pytest_generate_tests(metafunc):
     if "target" in metafunc.fixturenames:
         inventory = metafunc.config.getoption("--inventory")
         names = [name for name, _ in load_inventory(inventory)] if inventory else list(TEST_LAB_HOSTS)
+        only = metafunc.config.getoption("--host")
+        names = [name for name in names if not only or name in only]
         metafunc.parametrize("target", names, indirect=True, scope="session")
 
 
@@ -75,7 +91,10 @@ def pytest_generate_tests(metafunc):
 def targets(request) -> dict[str, Target]:
     inventory = request.config.getoption("--inventory") or str(request.getfixturevalue("lab").inventory)
     found = {}
+    only = request.config.getoption("--host")
     for name, data in load_inventory(inventory):
+        if only and name not in only:
+            continue
         try:
             config = validate_host_data(name, data, inventory)
         except ConfigError as error:

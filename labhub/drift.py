@@ -1,0 +1,243 @@
+"""Drift check: is every host still what the deploy makes it?
+
+    ./drift-check inventories/lab.py [--json F] [--junit F] [--markdown F] [--report-dir D]
+
+For each host it compares the host with the deploy in two independent ways, at once:
+  - the deploy's plan, `pyinfra INVENTORY --dry --json deploy.py`: operations that would
+    change something on the host;
+  - the host checks, `pytest tests/host --inventory INVENTORY --host HOST`: each failed check
+    names the resource with what was expected and what was found.
+
+Each host is `clean`, `drifted` (with what drifted) or `error` (unreachable, authentication
+failure, a failing fact, bad data): an error is never reported as clean. Exit status: 0 when
+every host is clean, 2 when any host drifted, 1 when any host is in error (error wins).
+Nothing secret is reported: the checks compare credentials by digest and never show them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import time
+import xml.etree.ElementTree as ElementTree
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+CLEAN, DRIFTED, ERROR = "clean", "drifted", "error"
+EXIT = {CLEAN: 0, DRIFTED: 2, ERROR: 1}
+ANSI = re.compile(r"\x1b\[[0-9;]*m")
+
+
+@dataclass
+class Finding:
+    source: str  # "plan" (an operation would change) or "check" (a host check failed)
+    resource: str  # what drifted: the operation, or the check's resource
+    detail: str  # expected vs found, or what the operation would do
+
+
+@dataclass
+class HostReport:
+    name: str
+    status: str = CLEAN
+    drift: list[Finding] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+    checks_passed: int = 0
+
+    def settle(self) -> None:
+        self.status = ERROR if self.errors else DRIFTED if self.drift else CLEAN
+
+
+def run_plan(inventory: str, hosts: list[str], env: dict) -> subprocess.Popen:
+    limit = [arg for host in hosts for arg in ("--limit", host)]
+    return subprocess.Popen(
+        [str(Path(sys.executable).parent / "pyinfra"), inventory, "--dry", "--json", *limit, "deploy.py"],
+        cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+    )
+
+
+def run_checks(inventory: str, host: str, junit: Path, env: dict) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "-m", "pytest", "tests/host", f"--inventory={inventory}", f"--host={host}", "-q",  # one token: pytest reads "@x" as a file of arguments
+         "-p", "no:cacheprovider", "-o", "addopts=", f"--junitxml={junit}"],
+        cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
+    )
+
+
+def read_plan(process: subprocess.Popen, reports: dict[str, HostReport]) -> None:
+    stdout, stderr = process.communicate()
+    stderr = ANSI.sub("", stderr)
+    ready = set(re.findall(r"\[([^\]]+)\]\s+Ready: deploy\.py", stderr))  # pyinfra pads host names
+    for name, report in reports.items():
+        if name not in ready:
+            said = [m.group(1).strip() for m in re.finditer(rf"\[{re.escape(name)}\]\s+(.*)", stderr)]
+            said = [line for line in said if line and "Ready" not in line]
+            general = re.findall(r"pyinfra error: (.*(?:\n  .*)*)", stderr)
+            report.errors.append("deploy plan: " + ("; ".join(said) or "; ".join(general) or "pyinfra failed before reaching this host"))
+    try:
+        plan = json.loads(stdout)["plan"] if stdout.strip() else []
+    except (json.JSONDecodeError, KeyError):
+        plan = []
+    for operation in plan:
+        for name in operation["hosts_with_change"]:
+            if name in reports:
+                reports[name].drift.append(Finding("plan", operation["name"], "the deploy would change this"))
+
+
+def read_checks(process: subprocess.Popen, junit: Path, report: HostReport) -> None:
+    output, _ = process.communicate()
+    if not junit.exists():
+        report.errors.append("host checks did not run: " + output.strip()[-500:])
+        return
+    cases = ElementTree.parse(junit).getroot().iter("testcase")
+    ran, failed_to_run = 0, {}
+    for case in cases:
+        ran += 1
+        name = re.sub(r"\[.*\]$", "", case.get("name", "")).removeprefix("test_").replace("_", " ")
+        problem = case.find("failure") if case.find("failure") is not None else case.find("error")
+        if problem is None:
+            report.checks_passed += case.find("skipped") is None
+            continue
+        message = (problem.get("message") or "").strip()
+        if message.startswith("AssertionError: "):
+            first = message.removeprefix("AssertionError: ").split("\n")[0]
+            resource, _, detail = first.partition(": ")
+            report.drift.append(Finding("check", resource, detail or name))
+        else:  # the host could not be checked: never clean
+            reason = _reason(problem.text or message)
+            failed_to_run.setdefault(reason, []).append(name)
+    for reason, names in failed_to_run.items():
+        which = f"'{names[0]}'" if len(names) == 1 else f"{len(names)} of them"
+        report.errors.append(f"host checks could not run ({which}): {reason}")
+    if ran == 0:
+        report.errors.append("host checks did not run: " + output.strip()[-500:])
+
+
+def _reason(message: str) -> str:
+    """Why a check could not run, in one line: ssh's own words when it is ssh that failed."""
+    stderr = re.search(r"_stderr=b['\"](.*?)(?:\\r)?\\n", message)
+    first = stderr.group(1) if stderr else (message.splitlines()[0] if message else "error")
+    return first[:300]
+
+
+def check(inventory: str, hosts: list[str] | None = None) -> dict[str, HostReport]:
+    """Run the plan and the checks of every host at once; a report per host."""
+    from labhub.inventory import load_inventory
+
+    names = hosts or [name for name, _ in load_inventory(inventory)]
+    reports = {name: HostReport(name) for name in names}
+    env = {**os.environ, "PYINFRA_PROGRESS": "off"}
+    with tempfile.TemporaryDirectory() as scratch:
+        plan = run_plan(inventory, names, env)
+        checks = {name: run_checks(inventory, name, Path(scratch) / f"{index}.xml", env) for index, name in enumerate(names)}
+        read_plan(plan, reports)
+        for index, name in enumerate(names):
+            read_checks(checks[name], Path(scratch) / f"{index}.xml", reports[name])
+    for report in reports.values():
+        report.settle()
+    return reports
+
+
+def overall(reports: dict[str, HostReport]) -> str:
+    statuses = {report.status for report in reports.values()}
+    return ERROR if ERROR in statuses else DRIFTED if DRIFTED in statuses else CLEAN
+
+
+def summary(inventory: str, reports: dict[str, HostReport], seconds: float) -> str:
+    lines = [f"drift check of {inventory}: {overall(reports).upper()} ({len(reports)} hosts, {seconds:.1f} s)"]
+    for report in reports.values():
+        lines.append(f"  {report.name}: {report.status}")
+        lines += [f"    error: {error}" for error in report.errors]
+        lines += [f"    drifted: {f.resource}: {f.detail}" for f in report.drift]
+    return "\n".join(lines)
+
+
+def as_json(inventory: str, reports: dict[str, HostReport], started: str, seconds: float) -> str:
+    return json.dumps(
+        {
+            "inventory": inventory,
+            "started": started,
+            "seconds": round(seconds, 2),
+            "status": overall(reports),
+            "hosts": {name: asdict(report) for name, report in reports.items()},
+        },
+        indent=2,
+    )
+
+
+def as_junit(reports: dict[str, HostReport], seconds: float) -> str:
+    suites = ElementTree.Element("testsuites", name="labhub drift check", time=f"{seconds:.2f}")
+    for report in reports.values():
+        suite = ElementTree.SubElement(suites, "testsuite", name=report.name, tests=str(report.checks_passed + len(report.drift) + len(report.errors)),
+                                       failures=str(len(report.drift)), errors=str(len(report.errors)))
+        for finding in report.drift:
+            case = ElementTree.SubElement(suite, "testcase", classname=f"{report.name}.{finding.source}", name=finding.resource)
+            ElementTree.SubElement(case, "failure", message=f"{finding.resource}: {finding.detail}")
+        for error in report.errors:
+            case = ElementTree.SubElement(suite, "testcase", classname=f"{report.name}.error", name=error[:80])
+            ElementTree.SubElement(case, "error", message=error)
+        if report.status == CLEAN:
+            ElementTree.SubElement(suite, "testcase", classname=f"{report.name}.clean", name=f"{report.checks_passed} checks and the deploy plan")
+    return ElementTree.tostring(suites, encoding="unicode")
+
+
+def as_markdown(inventory: str, reports: dict[str, HostReport], started: str) -> str:
+    icon = {CLEAN: "clean", DRIFTED: "**drifted**", ERROR: "**error**"}
+    lines = [f"# Drift check: {overall(reports)}", "", f"`{inventory}`, {started}", "", "| host | status | findings |", "|---|---|---|"]
+    for report in reports.values():
+        lines.append(f"| {report.name} | {icon[report.status]} | {len(report.drift) + len(report.errors)} |")
+    for report in reports.values():
+        if report.status != CLEAN:
+            lines += ["", f"## {report.name}", ""]
+            lines += [f"- error: {error}" for error in report.errors]
+            lines += [f"- `{f.resource}`: {f.detail} ({'host check' if f.source == 'check' else 'deploy plan'})" for f in report.drift]
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="drift-check", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("inventory", help="pyinfra inventory file, e.g. inventories/lab.py")
+    parser.add_argument("--host", action="append", help="check only this host (repeatable)")
+    parser.add_argument("--json", help="write the JSON report here")
+    parser.add_argument("--junit", help="write the JUnit XML report here")
+    parser.add_argument("--markdown", help="write the Markdown report here")
+    parser.add_argument("--report-dir", help="write drift.json, drift.xml and drift.md into this directory")
+    parser.add_argument("--converge", action="store_true", help="after reporting, run the deploy on drifted hosts (off by default)")
+    args = parser.parse_args(argv)
+
+    started = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
+    clock = time.monotonic()
+    reports = check(args.inventory, args.host)
+    seconds = time.monotonic() - clock
+
+    outputs = {"json": args.json, "junit": args.junit, "markdown": args.markdown}
+    if args.report_dir:
+        directory = Path(args.report_dir)
+        directory.mkdir(parents=True, exist_ok=True)
+        outputs = {kind: outputs[kind] or str(directory / name) for kind, name in (("json", "drift.json"), ("junit", "drift.xml"), ("markdown", "drift.md"))}
+    writers = {
+        "json": lambda: as_json(args.inventory, reports, started, seconds),
+        "junit": lambda: as_junit(reports, seconds),
+        "markdown": lambda: as_markdown(args.inventory, reports, started),
+    }
+    for kind, path in outputs.items():
+        if path:
+            Path(path).write_text(writers[kind]())
+    print(summary(args.inventory, reports, seconds), flush=True)
+
+    drifted = [name for name, report in reports.items() if report.status == DRIFTED]
+    if args.converge and drifted:
+        limit = [arg for name in drifted for arg in ("--limit", name)]
+        converge = subprocess.run([str(Path(sys.executable).parent / "pyinfra"), args.inventory, "-y", *limit, "deploy.py"], cwd=REPO)
+        print(f"re-converged {', '.join(drifted)}: {'done' if converge.returncode == 0 else 'FAILED'}")
+    return EXIT[overall(reports)]
+
+
+if __name__ == "__main__":
+    sys.exit(main())

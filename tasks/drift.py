@@ -1,0 +1,94 @@
+"""The nightly drift check, on a control host (drift.enabled; it may be a lab server that
+checks itself through '@local'): this project and its virtualenv in drift.checkout, the
+inventory it checks with the share credentials this run resolved (root-only), and a systemd
+service + timer whose output goes to the journal; each run first removes reports older than
+drift.keep_days. The control host reaches the other hosts over SSH as root, as the deploy does.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+from pyinfra import host
+from pyinfra.api import deploy
+
+from labhub import ops
+from labhub.config import REPO, local_path
+from labhub.inventory import host_config, validated_configs
+from labhub.secrets import secrets_file
+from labhub.templates import render
+
+# What the nightly check needs of the project: the deploy (for its plan) and the host checks.
+PROJECT = ("deploy.py", "config.py", "requirements.txt", "drift-check", "labhub", "tasks", "templates", "files",
+           "group_data", "inventories", "tests/__init__.py", "tests/conftest.py", "tests/host")
+UNITS = "/etc/systemd/system"
+
+
+def project_files() -> dict[str, bytes]:
+    found = {}
+    for part in PROJECT:
+        path = REPO / part
+        for file in [path] if path.is_file() else sorted(path.rglob("*")):
+            if file.is_file() and "__pycache__" not in file.parts and not file.name.endswith((".pyc", ".secrets.toml")):
+                found[str(file.relative_to(REPO))] = file.read_bytes()
+    return found
+
+
+def lab_secrets() -> str:
+    """Share credentials of every host in this run, as the inventory's secrets file."""
+    shares = {}
+    for config in validated_configs().values():
+        for share in config.shares:
+            if share.credentials:
+                shares.setdefault(share.name, share.credentials)
+    return "".join(
+        f"[shares.{name}]\nusername = {json.dumps(c.username)}\npassword = {json.dumps(c.password.get_secret_value())}\n\n"
+        for name, c in sorted(shares.items())
+    )
+
+
+@deploy("Drift check")
+def nightly():
+    drift = host_config(host).drift
+    if not drift.enabled:
+        return
+    root = drift.checkout
+    inventory = f"inventories/{Path(drift.inventory).name}"
+    files = {**project_files(), inventory: local_path(drift.inventory).read_bytes()}
+    directories = sorted({str(Path(name).parent) for name in files} - {"."})
+
+    ops.packages(name="python3-venv", install=["python3-venv"])
+    ops.files(
+        name="The project on the control host",
+        directories=[ops.ManagedDirectory(root, mode=0o700), *[ops.ManagedDirectory(f"{root}/{d}") for d in directories]],
+        files=[
+            *[ops.ManagedFile(f"{root}/{name}", content, mode=0o755 if name == "drift-check" else 0o644) for name, content in files.items()],
+            ops.ManagedFile(f"{root}/{secrets_file(inventory)}", lab_secrets(), mode=0o600, secret=True),
+        ],
+    )
+    requirements = files["requirements.txt"]
+    ops.python_venv(
+        name="Its virtualenv",
+        directory=root,
+        requirements=f"{root}/requirements.txt",
+        digest=hashlib.sha256(requirements).hexdigest()[:16],
+    )
+    values = {
+        "inventory": inventory,
+        "checkout": root,
+        "report_dir": drift.report_dir,
+        "converge_flag": " --converge" if drift.converge else "",
+        "on_calendar": drift.on_calendar,
+        "keep_days": drift.keep_days,
+    }
+    units = ops.files(
+        name="Service and timer",
+        files=[
+            ops.ManagedFile(f"{UNITS}/labhub-drift.service", render("labhub-drift.service", **values)),
+            ops.ManagedFile(f"{UNITS}/labhub-drift.timer", render("labhub-drift.timer", **values)),
+        ],
+    )
+    ops.run_when_changed(name="systemd reloaded", command="systemctl daemon-reload", triggers=[units])
+    ops.service(name="Timer enabled and waiting", unit="labhub-drift.timer", restart_when=[units])
