@@ -62,10 +62,12 @@ def run_plan(inventory: str, hosts: list[str], env: dict) -> subprocess.Popen:
     )
 
 
-def run_checks(inventory: str, host: str, junit: Path, env: dict) -> subprocess.Popen:
+def run_checks(inventory: str, hosts: list[str], junit: Path, env: dict) -> subprocess.Popen:
+    """One pytest for all hosts: its start-up (imports, collection) is most of its cost."""
+    only = [f"--host={host}" for host in hosts]  # one token each: pytest reads "@x" as a file of arguments
     return subprocess.Popen(
-        [sys.executable, "-m", "pytest", "tests/host", f"--inventory={inventory}", f"--host={host}", "-q",  # one token: pytest reads "@x" as a file of arguments
-         "-p", "no:cacheprovider", "-o", "addopts=", f"--junitxml={junit}"],
+        [sys.executable, "-m", "pytest", "tests/host", f"--inventory={inventory}", *only, "-q",
+         "-p", "no:cacheprovider", "-o", "addopts=", "--assert=plain", f"--junitxml={junit}"],  # checks word their own failures
         cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
     )
 
@@ -90,16 +92,18 @@ def read_plan(process: subprocess.Popen, reports: dict[str, HostReport]) -> None
                 reports[name].drift.append(Finding("plan", operation["name"], "the deploy would change this"))
 
 
-def read_checks(process: subprocess.Popen, junit: Path, report: HostReport) -> None:
+def read_checks(process: subprocess.Popen, junit: Path, reports: dict[str, HostReport]) -> None:
     output, _ = process.communicate()
-    if not junit.exists():
-        report.errors.append("host checks did not run: " + output.strip()[-500:])
-        return
-    cases = ElementTree.parse(junit).getroot().iter("testcase")
-    ran, failed_to_run = 0, {}
+    cases = list(ElementTree.parse(junit).getroot().iter("testcase")) if junit.exists() else []
+    ran = {name: 0 for name in reports}
+    failed_to_run: dict[str, dict[str, list[str]]] = {name: {} for name in reports}
     for case in cases:
-        ran += 1
-        name = re.sub(r"\[.*\]$", "", case.get("name", "")).removeprefix("test_").replace("_", " ")
+        host_match = re.search(r"\[(.*)\]$", case.get("name", ""))
+        if not host_match or host_match.group(1) not in reports:
+            continue
+        report = reports[host_match.group(1)]
+        ran[report.name] += 1
+        name = case.get("name", "")[: host_match.start()].removeprefix("test_").replace("_", " ")
         problem = case.find("failure") if case.find("failure") is not None else case.find("error")
         if problem is None:
             report.checks_passed += case.find("skipped") is None
@@ -110,13 +114,14 @@ def read_checks(process: subprocess.Popen, junit: Path, report: HostReport) -> N
             resource, _, detail = first.partition(": ")
             report.drift.append(Finding("check", resource, detail or name))
         else:  # the host could not be checked: never clean
-            reason = _reason(problem.text or message)
-            failed_to_run.setdefault(reason, []).append(name)
-    for reason, names in failed_to_run.items():
-        which = f"'{names[0]}'" if len(names) == 1 else f"{len(names)} of them"
-        report.errors.append(f"host checks could not run ({which}): {reason}")
-    if ran == 0:
-        report.errors.append("host checks did not run: " + output.strip()[-500:])
+            failed_to_run[report.name].setdefault(_reason(problem.text or message), []).append(name)
+    for host, reasons in failed_to_run.items():
+        for reason, names in reasons.items():
+            which = f"'{names[0]}'" if len(names) == 1 else f"{len(names)} of them"
+            reports[host].errors.append(f"host checks could not run ({which}): {reason}")
+    for host, count in ran.items():
+        if count == 0:
+            reports[host].errors.append("host checks did not run: " + output.strip()[-500:])
 
 
 def _reason(message: str) -> str:
@@ -128,17 +133,18 @@ def _reason(message: str) -> str:
 
 def check(inventory: str, hosts: list[str] | None = None) -> dict[str, HostReport]:
     """Run the plan and the checks of every host at once; a report per host."""
-    from labhub.inventory import load_inventory
-
-    names = hosts or [name for name, _ in load_inventory(inventory)]
-    reports = {name: HostReport(name) for name in names}
     env = {**os.environ, "PYINFRA_PROGRESS": "off"}
     with tempfile.TemporaryDirectory() as scratch:
-        plan = run_plan(inventory, names, env)
-        checks = {name: run_checks(inventory, name, Path(scratch) / f"{index}.xml", env) for index, name in enumerate(names)}
+        junit = Path(scratch) / "checks.xml"
+        plan = run_plan(inventory, hosts or [], env)
+        checks = run_checks(inventory, hosts or [], junit, env)
+        # Meanwhile: which hosts there are (loading the inventory costs as much as a start-up).
+        from labhub.inventory import load_inventory
+
+        names = hosts or [name for name, _ in load_inventory(inventory)]
+        reports = {name: HostReport(name) for name in names}
         read_plan(plan, reports)
-        for index, name in enumerate(names):
-            read_checks(checks[name], Path(scratch) / f"{index}.xml", reports[name])
+        read_checks(checks, junit, reports)
     for report in reports.values():
         report.settle()
     return reports

@@ -80,8 +80,8 @@ def host_checks(inventory: Path | str, *extra: str, timeout: float = 900, env: d
     return Run(cmd, result.returncode, result.stdout, result.stderr)
 
 
-def drift_check(inventory: Path | str, *args: str, timeout: float = 600) -> Run:
+def drift_check(inventory: Path | str, *args: str, timeout: float = 600, env: dict | None = None) -> Run:
     """`./drift-check INVENTORY ARGS...`, as the README and the nightly unit run it."""
     cmd = [str(REPO / "drift-check"), str(inventory), *args]
-    result = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=timeout)
+    result = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=timeout, env={**os.environ, **(env or {})})
     return Run(cmd, result.returncode, result.stdout, result.stderr)

@@ -18,11 +18,31 @@ from pathlib import Path
 import pytest
 import testinfra
 
-from labhub.config import LabHost
+from concurrent.futures import ThreadPoolExecutor
+
+from pyinfra.facts.deb import DebPackages
+
+from labhub.config import CREDENTIALS_DIR, LabHost
 from labhub.inventory import ConfigError, load_inventory, validate_host_data
+from labhub.ops import Accounts, FileLines, KeyFingerprints, OsRelease, PathStates, ServiceState
 
 # The test lab's hosts (tests/harness/lab.py), used when no --inventory is given.
 TEST_LAB_HOSTS = ("lab-distro", "lab-official", "lab-mirror")
+
+# Reads many checks share, made for all hosts at once before the checks run (a host's
+# checks take about as long as these reads and its SSH handshake).
+# The engine answers, and the Compose v2 plugin (the binary `docker compose` runs; the same
+# path for Debian's, Ubuntu's and Docker's packages) works: cheaper than `docker info`.
+DOCKER_INFO = "docker version --format '{{.Server.Version}}' && /usr/libexec/docker/cli-plugins/docker-compose version --short"
+WARM_UP_FACTS = (
+    (DebPackages, {}),
+    (OsRelease, {}),
+    (Accounts, {}),
+    (FileLines, {"path": "/etc/fstab"}),
+    (FileLines, {"path": "/etc/docker/daemon.json"}),
+    (KeyFingerprints, {"path": "/etc/apt/keyrings/docker.gpg"}),
+    (ServiceState, {"unit": "docker.service"}),
+)
 
 
 @dataclass
@@ -34,6 +54,33 @@ class Target:
 
     def __repr__(self) -> str:
         return self.name
+
+    def read(self, command: str) -> str:
+        """The output of a read-only command, run once per session (it must succeed)."""
+        key = ("read", command)
+        if key not in self._facts:
+            result = self.host.run(command)
+            assert result.rc == 0, f"{command.split()[0]}: expected it to answer, found: {(result.stderr or result.stdout).strip()}"
+            self._facts[key] = result.stdout
+        return self._facts[key]
+
+    def warm_up(self) -> None:
+        """Open the connection and make the reads most checks share, in one go."""
+        for fact_class, arguments in WARM_UP_FACTS:
+            self.fact(fact_class, **arguments)
+        self.path("/")
+        self.read(DOCKER_INFO)
+
+    def path(self, path: str) -> dict | None:
+        """type, owner, group, mode and sha256 of a file the checks look at (None: missing);
+        all of them are read in one command."""
+        states = self.fact(PathStates, paths=tuple(sorted(checked_paths(self.config))), listed=(CREDENTIALS_DIR,))
+        return states.get(path)
+
+    def listing(self, directory: str) -> set[str]:
+        """The files in a directory of checked_paths' listings."""
+        states = self.fact(PathStates, paths=tuple(sorted(checked_paths(self.config))), listed=(CREDENTIALS_DIR,))
+        return {p for p in states["%files"] if p.startswith(directory + "/")}
 
     def fact(self, fact_class, **arguments):
         """Read state with one of the deploy's own fact commands: one SSH round trip per
@@ -47,6 +94,17 @@ class Target:
             lines = result.stdout.splitlines()
             self._facts[key] = fact.process(lines) if lines else fact.default()
         return self._facts[key]
+
+
+def checked_paths(config: LabHost) -> set[str]:
+    """Every file and directory the host checks look at, read together."""
+    from tasks.docker import APT_SOURCE, DAEMON_JSON, KEYRING
+    from tasks.hub import plan
+
+    paths = {"/", DAEMON_JSON, APT_SOURCE, KEYRING, CREDENTIALS_DIR, *(s.credentials_path for s in config.shares)}
+    if config.hub.enabled:
+        paths |= {f.path for f in plan(config).files} | {f"{config.hub.stack_dir}/secrets.env"}
+    return paths
 
 
 def _control_directory() -> str:
@@ -78,10 +136,20 @@ def _testinfra_host(name: str, data: dict) -> testinfra.host.Host:
     )
 
 
+_inventories: dict[str, list[tuple[str, dict]]] = {}
+
+
+def inventory_hosts(path: str) -> list[tuple[str, dict]]:
+    """The inventory's hosts and data, loaded once per run (not once per check)."""
+    if path not in _inventories:
+        _inventories[path] = load_inventory(path)
+    return _inventories[path]
+
+
 def pytest_generate_tests(metafunc):
     if "target" in metafunc.fixturenames:
         inventory = metafunc.config.getoption("--inventory")
-        names = [name for name, _ in load_inventory(inventory)] if inventory else list(TEST_LAB_HOSTS)
+        names = [name for name, _ in inventory_hosts(inventory)] if inventory else list(TEST_LAB_HOSTS)
         only = metafunc.config.getoption("--host")
         names = [name for name in names if not only or name in only]
         metafunc.parametrize("target", names, indirect=True, scope="session")
@@ -92,7 +160,7 @@ def targets(request) -> dict[str, Target]:
     inventory = request.config.getoption("--inventory") or str(request.getfixturevalue("lab").inventory)
     found = {}
     only = request.config.getoption("--host")
-    for name, data in load_inventory(inventory):
+    for name, data in inventory_hosts(inventory):
         if only and name not in only:
             continue
         try:
@@ -100,6 +168,12 @@ def targets(request) -> dict[str, Target]:
         except ConfigError as error:
             pytest.exit(str(error), returncode=4)
         found[name] = Target(name, _testinfra_host(name, data), config)
+    with ThreadPoolExecutor(max_workers=16) as pool:
+        for warmed in [pool.submit(target.warm_up) for target in found.values()]:
+            try:
+                warmed.result()
+            except Exception:  # noqa: BLE001 - a host that cannot be read fails its own checks, with its own words
+                pass
     return found
 
 

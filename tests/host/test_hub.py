@@ -8,7 +8,7 @@ import json
 
 import pytest
 
-from labhub.ops import PathStates
+from labhub.ops import EnvKeys
 from tasks.hub import PROJECT, SECRETS, plan
 
 
@@ -25,9 +25,8 @@ def container(target, name: str) -> dict | None:
 
 def test_stack_files_are_what_data_says(target):
     stack = stack_of(target)
-    states = target.fact(PathStates, paths=tuple(f.path for f in stack.files))
     for file in stack.files:
-        found = states.get(file.path)
+        found = target.path(file.path)
         assert found, f"{file.path}: expected present, found missing"
         assert found.get("sha256") == hashlib.sha256(file.data).hexdigest(), f"{file.path}: content differs from what data says"
         assert (found["owner"], found["mode"]) == ("root", file.mode), f"{file.path}: expected root {file.mode:o}, found {found['owner']} {found['mode']:o}"
@@ -36,11 +35,11 @@ def test_stack_files_are_what_data_says(target):
 def test_generated_secrets_are_root_only(target):
     stack_of(target)
     path = f"{target.config.hub.stack_dir}/secrets.env"
-    secrets = target.host.file(path)
-    assert secrets.exists, f"{path}: expected present, found missing"
-    found = (secrets.user, secrets.group, oct(secrets.mode))
+    secrets = target.path(path)
+    assert secrets, f"{path}: expected present, found missing"
+    found = (secrets["owner"], secrets["group"], oct(secrets["mode"]))
     assert found == ("root", "root", "0o600"), f"{path}: expected root:root 0600, found {found}"
-    names = set(target.host.run(f"sed -n 's/=.*//p' {path}").stdout.split())
+    names = target.fact(EnvKeys, path=path)
     assert set(SECRETS) <= names, f"{path}: expected {sorted(SECRETS)}, found {sorted(names)}"
 
 

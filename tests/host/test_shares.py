@@ -23,18 +23,18 @@ def test_cifs_utils_is_installed(target):
 
 def test_credentials_files_are_root_only_and_current(target):
     needs_shares(target)
-    directory = target.host.file(CREDENTIALS_DIR)
-    found = (directory.user, directory.group, oct(directory.mode))
+    directory = target.path(CREDENTIALS_DIR)
+    assert directory, f"{CREDENTIALS_DIR}: expected present, found missing"
+    found = (directory["owner"], directory["group"], oct(directory["mode"]))
     assert found == ("root", "root", "0o700"), f"{CREDENTIALS_DIR}: expected root:root 0700, found {found}"
     for share in target.config.shares:
         path = share.credentials_path
-        file = target.host.file(path)
-        assert file.exists, f"{path}: expected present, found missing"
-        found = (file.user, file.group, oct(file.mode))
+        file = target.path(path)
+        assert file, f"{path}: expected present, found missing"
+        found = (file["owner"], file["group"], oct(file["mode"]))
         assert found == ("root", "root", "0o600"), f"{path}: expected root:root 0600, found {found}"
-        digest = target.host.check_output(f"sha256sum < {path}").split()[0]
         expected = hashlib.sha256(credentials_text(share).encode()).hexdigest()
-        assert digest == expected, f"{path}: content differs from the share's current credentials (not shown)"
+        assert file.get("sha256") == expected, f"{path}: content differs from the share's current credentials (not shown)"
 
 
 def test_fstab_holds_one_line_per_share_and_no_secret(target):
@@ -49,7 +49,7 @@ def test_fstab_holds_one_line_per_share_and_no_secret(target):
 
 
 def test_no_leftovers_of_removed_shares(target):
-    listing = target.host.run(f"ls -A {CREDENTIALS_DIR} 2>/dev/null").stdout.split()
+    listing = [path.rsplit("/", 1)[1] for path in target.listing(CREDENTIALS_DIR)]
     expected = {share.name for share in target.config.shares}
     leftovers = sorted({name.removesuffix(".mounted") for name in listing} - expected)
     assert not leftovers, f"{CREDENTIALS_DIR}: expected only {sorted(expected)}, found leftovers of {leftovers}"
