@@ -149,13 +149,17 @@ def test_the_cli_stops_before_connecting_and_names_every_bad_host(tmp_path):
     assert "Connecting to hosts" not in run.output and "Connected" not in run.output, run.explain()
 
 
-def test_example_lab_inventory_is_valid():
+def test_example_lab_inventory_is_valid(monkeypatch):
     from labhub.inventory import load_inventory
 
+    for share in ("DATA", "ANALYSIS"):  # as a lab provides them, never in the data
+        monkeypatch.setenv(f"LABHUB_SHARE_{share}_USERNAME", "labuser")
+        monkeypatch.setenv(f"LABHUB_SHARE_{share}_PASSWORD", "example")
     hosts = load_inventory("inventories/lab.py")
     assert hosts
     for name, data in hosts:
-        validate_host_data(name, data)
+        config = validate_host_data(name, data, "inventories/lab.py")
+        assert [s.name for s in config.shares] == ["data", "analysis"] and config.users
 
 
 def test_configuration_reference_is_current():
