@@ -92,6 +92,17 @@ def check_unix_name(name: str, max_length: int, what: str) -> str:
     return name
 
 
+def check_own_path(path: str) -> str:
+    """A normalised absolute path of plain characters that is not a system directory."""
+    import posixpath
+
+    if not re.fullmatch(r"/[A-Za-z0-9._/-]+", path) or posixpath.normpath(path) != path:
+        raise ValueError("must be a normalised absolute path of letters, digits, '.', '_', '-', '/'")
+    if path in SYSTEM_PATHS:
+        raise ValueError(f"{path} is a system directory: using it would hide the system; use e.g. /mnt/<name> or /opt/<name>")
+    return path
+
+
 def check_uid(uid: int | None) -> int | None:
     if uid is not None and not UID_MIN <= uid <= UID_MAX:
         raise ValueError(f"UID must be between {UID_MIN} and {UID_MAX} (regular accounts)")
@@ -279,16 +290,7 @@ class Share(Model):
             raise ValueError("a share must be the name after //server/ (no leading '/', no backslash, comma or control characters)")
         return share
 
-    @field_validator("mount_point")
-    @classmethod
-    def _mount_point(cls, path: str) -> str:
-        import posixpath
-
-        if not re.fullmatch(r"/[A-Za-z0-9._/-]+", path) or posixpath.normpath(path) != path:
-            raise ValueError("a mount point must be a normalised absolute path of letters, digits, '.', '_', '-', '/'")
-        if path in SYSTEM_PATHS:
-            raise ValueError(f"mounting over {path} would hide the system; use e.g. /mnt/<name>")
-        return path
+    _mount_point = field_validator("mount_point")(check_own_path)
 
     @field_validator("uid", "gid")
     @classmethod
@@ -434,14 +436,7 @@ class Hub(Model):
             raise ValueError("must be an IP address such as 0.0.0.0 or 127.0.0.1") from None
         return address
 
-    @field_validator("stack_dir")
-    @classmethod
-    def _stack_dir(cls, path: str) -> str:
-        import posixpath
-
-        if not re.fullmatch(r"/[A-Za-z0-9._/-]+", path) or posixpath.normpath(path) != path or path in SYSTEM_PATHS:
-            raise ValueError("must be a normalised absolute path of its own, e.g. /opt/jupyterhub")
-        return path
+    _stack_dir = field_validator("stack_dir")(check_own_path)
 
     @field_validator("mem_limit")
     @classmethod
@@ -487,14 +482,7 @@ class DriftSchedule(Model):
     keep_days: int = Field(30, description="reports older than this many days are removed (before each run)")
     converge: bool = Field(False, description="re-run the deploy on drifted hosts after reporting (off: report only)")
 
-    @field_validator("checkout", "report_dir")
-    @classmethod
-    def _path(cls, path: str) -> str:
-        import posixpath
-
-        if not re.fullmatch(r"/[A-Za-z0-9._/-]+", path) or posixpath.normpath(path) != path or path in SYSTEM_PATHS:
-            raise ValueError("must be a normalised absolute path of its own")
-        return path
+    _paths = field_validator("checkout", "report_dir")(check_own_path)
 
     @field_validator("inventory")
     @classmethod

@@ -32,6 +32,18 @@ SYSTEMD_CONTAINER_ARGS = (
 SSH_OPTIONS = ("-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null", "-o", "LogLevel=ERROR", "-o", "BatchMode=yes")
 
 
+def loopback_ssh(port: int, key: Path) -> dict:
+    """pyinfra host data for root over SSH on a loopback port (throwaway hosts: no known_hosts)."""
+    return {
+        "ssh_hostname": "127.0.0.1",
+        "ssh_port": port,
+        "ssh_user": "root",
+        "ssh_key": str(key),
+        "ssh_known_hosts_file": "/dev/null",
+        "ssh_strict_host_key_checking": "no",
+    }
+
+
 def make_ssh_key(directory: Path) -> Path:
     key = directory / "id_ed25519"
     if not key.exists():
@@ -57,14 +69,7 @@ class TestHost:
 
     def connection_data(self) -> dict:
         """pyinfra host data that connects to this host."""
-        return {
-            "ssh_hostname": "127.0.0.1",
-            "ssh_port": self.ssh_port,
-            "ssh_user": "root",
-            "ssh_key": str(self.key),
-            "ssh_known_hosts_file": "/dev/null",
-            "ssh_strict_host_key_checking": "no",
-        }
+        return loopback_ssh(self.ssh_port, self.key)
 
     def stop(self) -> None:
         run("docker", "stop", "-t", "5", self.container, check=False)

@@ -23,7 +23,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from tests.harness.engine import CACHE, DEBIAN_MIRROR, run
-from tests.harness.hosts import SSH_OPTIONS, make_ssh_key
+from tests.harness.hosts import SSH_OPTIONS, loopback_ssh, make_ssh_key
 
 VM_PACKAGES = (
     "linux-image-amd64", "systemd-sysv", "udev", "dbus", "kmod", "openssh-server", "iproute2",
@@ -99,15 +99,7 @@ class VM:
         return time.monotonic() - start
 
     def connection_data(self) -> dict:
-        return {
-            "ssh_hostname": "127.0.0.1",
-            "ssh_port": self.ssh_port,
-            "ssh_user": "root",
-            "ssh_key": str(self.key),
-            "ssh_known_hosts_file": "/dev/null",
-            "ssh_strict_host_key_checking": "no",
-            "ssh_connect_retries": 3,
-        }
+        return {**loopback_ssh(self.ssh_port, self.key), "ssh_connect_retries": 3}  # emulation is slow
 
     def stop(self) -> None:
         if self.process and self.process.poll() is None:
