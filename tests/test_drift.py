@@ -97,6 +97,16 @@ def test_with_three_hosts_only_the_drifted_one_is_reported_in_every_format(lab, 
     assert cli.drift_check(lab.inventory).returncode == 0
 
 
+def test_the_converge_option_re_runs_the_deploy_on_drifted_hosts(lab, tmp_path):
+    host = lab.hosts["lab-distro"]
+    host.exec("gpasswd --add mallory docker >/dev/null")
+    run = cli.drift_check(lab.inventory, "--host", host.name, "--converge")
+    assert run.returncode == 2, "the report still says what had drifted"
+    assert "re-converged lab-distro: done" in run.stdout, run.explain()
+    assert host.exec("getent group docker").stdout.strip().endswith(":labadmin,opsadmin")
+    assert cli.drift_check(lab.inventory, "--host", host.name).returncode == 0
+
+
 def test_a_host_that_is_down_is_an_error_never_clean(lab, tmp_path, testhost_image, ssh_key):
     down = start_host("lab-down", testhost_image, ssh_key)
     try:

@@ -166,13 +166,24 @@ def test_a_changed_build_context_rebuilds_the_notebook_image(hub_lab):
     assert converge_with(hub_lab, {"idle_timeout": 7200, "images": images}) == []
 
 
+def test_an_image_the_registry_has_but_the_engine_lost_is_pulled_again(hub_lab):
+    image = next(ref for ref in hub_lab.docker("images --format '{{.Repository}}:{{.Tag}}'").split() if ref.startswith(NOTEBOOK_IMAGE_PREFIX)
+                 and ref in hub_lab.host.exec("cat /opt/jupyterhub/labhub.json").stdout)
+    hub_lab.docker(f"rmi {image}")
+    data = hub_data()
+    images = [{**data["hub"]["images"][0], "build_args": {**data["hub"]["images"][0]["build_args"], "LAB_RELEASE": "2"}}]
+    changed = converge_with(hub_lab, {"idle_timeout": 7200, "images": images})
+    assert changed == ["JupyterHub | Notebook images in the registry"], "pulled, not rebuilt: the stack is unchanged"
+    assert hub_lab.docker(f"image inspect --format '{{{{.Id}}}}' {image}").startswith("sha256:")
+
+
 def test_the_host_checks_pass_on_the_hub_host(hub_lab, alice):
     checks = cli.host_checks(hub_lab.inventory)
     assert checks.returncode == 0, checks.explain()
     assert "PASSED tests/host/test_hub.py::test_users_servers_run_as_their_host_account_unprivileged[hubhost]" in checks.stdout
 
 
-def test_a_hub_that_does_not_come_up_fails_the_deploy_with_its_last_log_lines(hub_lab):
+def test_a_hub_that_does_not_come_up_fails_the_deploy_with_its_last_log_lines(hub_lab, alice):
     """Last: it breaks the hub's database, as a disk fault would."""
     converge_with(hub_lab, {"idle_timeout": 7200, "ready_timeout": 40})
     hub_lab.docker("exec jupyterhub-hub-1 sh -c 'echo not a database > /srv/jupyterhub/data/jupyterhub.sqlite'")
@@ -185,4 +196,6 @@ def test_a_hub_that_does_not_come_up_fails_the_deploy_with_its_last_log_lines(hu
     hub_lab.host.exec("rm -f /var/lib/docker/volumes/jupyterhub_hub-data/_data/jupyterhub.sqlite && docker restart jupyterhub-hub-1 >/dev/null")
     results = cli.converge(hub_lab.inventory)
     assert results["totals"]["error"] == 0
-    assert HubUser(hub_lab.url).login("carol", "carol-after-repair-9")
+    # Passwords live beside the database (FirstUseAuthenticator's dbm): alice keeps hers.
+    assert HubUser(hub_lab.url).login("alice", ALICE_PASSWORD)
+    assert not HubUser(hub_lab.url).login("alice", "someone-elses-guess-1")
