@@ -36,7 +36,9 @@ if settings["authenticator"] == "firstuse":
     c.FirstUseAuthenticator.min_password_length = settings["min_password_length"]
 else:
     c.JupyterHub.authenticator_class = "nativeauthenticator.NativeAuthenticator"
-    c.NativeAuthenticator.open_signup = False  # sign-ups wait for an admin's approval
+    # Users in data are approved when they sign up (they are allowed_users); any other
+    # sign-up waits for an admin, and allowed_users still refuses it at login.
+    c.NativeAuthenticator.open_signup = False
     c.NativeAuthenticator.minimum_password_length = settings["min_password_length"]
 
 # Users' servers: one container each, from an allowed image of the local registry.

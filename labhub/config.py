@@ -405,7 +405,7 @@ class Hub(Model):
     base_image: str = Field(HUB_BASE_IMAGE, description="JupyterHub image the hub's own image is built FROM (files/hub/Dockerfile)")
     registry_image: str = Field(REGISTRY_IMAGE, description="Docker distribution (registry) image; published on 127.0.0.1:5000 only")
     authenticator: Literal["firstuse", "native"] = Field(
-        "firstuse", description="'firstuse': a listed user's first login sets the password; 'native': NativeAuthenticator, open signup off"
+        "firstuse", description="'firstuse': a listed user's first login sets the password; 'native': NativeAuthenticator, users in data sign up at /hub/signup, open signup off"
     )
     min_password_length: int = Field(8, description="shortest password a user may set")
     images: list[NotebookImage] = Field(

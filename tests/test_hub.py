@@ -155,6 +155,23 @@ def test_a_hub_setting_change_recreates_the_hub_only(hub_lab, alice):
     assert converge_with(hub_lab, {"idle_timeout": 7200}) == []
 
 
+def test_with_native_accounts_members_sign_up_and_others_stay_out(hub_lab, alice):
+    assert converge_with(hub_lab, {"idle_timeout": 7200, "authenticator": "native"}) == [
+        "JupyterHub | Stack files", "JupyterHub | Hub and registry up and answering"]
+    try:
+        carol = HubUser(hub_lab.url)
+        assert "sent to the admin" in carol.signup("carol", "carol-native-pass-4"), "recorded"
+        assert carol.login("carol", "carol-native-pass-4"), "a member in data is approved at sign-up"
+        assert "already in use" in HubUser(hub_lab.url).signup("Carol", "carol-takeover-5"), "a case variant is carol"
+        assert not HubUser(hub_lab.url).login("Carol", "carol-takeover-5"), "and cannot set her password"
+        assert "sent to the admin" in HubUser(hub_lab.url).signup("mallory", "mallory-native-6")
+        assert not HubUser(hub_lab.url).login("mallory", "mallory-native-6"), "an unlisted name never gets in"
+    finally:
+        assert converge_with(hub_lab, {"idle_timeout": 7200}) == [
+            "JupyterHub | Stack files", "JupyterHub | Hub and registry up and answering"]
+    assert HubUser(hub_lab.url).login("alice", ALICE_PASSWORD), "back on first-use passwords, alice's is kept"
+
+
 def test_a_changed_build_context_rebuilds_the_notebook_image(hub_lab):
     before = sorted(json.loads(hub_lab.host.exec("curl -s http://127.0.0.1:5000/v2/notebook/tags/list").stdout)["tags"])
     data = hub_data()

@@ -45,6 +45,18 @@ class HubUser:
         status, me = self.request("GET", "/hub/api/user", headers={"X-XSRFToken": self.cookie("_xsrf") or ""})
         return status == 200 and json.loads(me).get("name") == username.lower()
 
+    def signup(self, username: str, password: str) -> str:
+        """Submit NativeAuthenticator's sign-up form; the message the page answers with."""
+        status, page = self.request("GET", "/hub/signup")
+        match = re.search(r'name="_xsrf" value="([^"]+)"', page)
+        assert status == 200 and match, f"no sign-up form ({status})"
+        form = urllib.parse.urlencode({"username": username, "signup_password": password,
+                                       "signup_password_confirmation": password, "_xsrf": match.group(1)}).encode()
+        status, page = self.request("POST", "/hub/signup", form, {"Content-Type": "application/x-www-form-urlencoded"})
+        message = re.search(r'class="alert[^"]*"[^>]*>\s*<p>(.*?)</p>', page, re.S)
+        assert status == 200 and message, f"no answer to the sign-up ({status})"
+        return " ".join(message.group(1).split())
+
     def whoami(self) -> str | None:
         """The hub's answer to 'who am I' for this browser session (cookies only)."""
         status, me = self.request("GET", "/hub/api/user", headers={"X-XSRFToken": self.cookie("_xsrf") or ""})
