@@ -54,10 +54,15 @@ class HostReport:
         self.status = ERROR if self.errors else DRIFTED if self.drift else CLEAN
 
 
-def run_plan(inventory: str, hosts: list[str], env: dict) -> subprocess.Popen:
+def deploy_command(inventory: str, hosts: list[str], *options: str) -> list[str]:
+    """This environment's pyinfra running deploy.py, limited to `hosts` (none: every host)."""
     limit = [arg for host in hosts for arg in ("--limit", host)]
+    return [str(Path(sys.executable).parent / "pyinfra"), inventory, *options, *limit, "deploy.py"]
+
+
+def run_plan(inventory: str, hosts: list[str], env: dict) -> subprocess.Popen:
     return subprocess.Popen(
-        [str(Path(sys.executable).parent / "pyinfra"), inventory, "--dry", "--json", *limit, "deploy.py"],
+        deploy_command(inventory, hosts, "--dry", "--json"),
         cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
     )
 
@@ -239,8 +244,7 @@ def main(argv: list[str] | None = None) -> int:
 
     drifted = [name for name, report in reports.items() if report.status == DRIFTED]
     if args.converge and drifted:
-        limit = [arg for name in drifted for arg in ("--limit", name)]
-        converge = subprocess.run([str(Path(sys.executable).parent / "pyinfra"), args.inventory, "-y", *limit, "deploy.py"], cwd=REPO)
+        converge = subprocess.run(deploy_command(args.inventory, drifted, "-y"), cwd=REPO)
         print(f"re-converged {', '.join(drifted)}: {'done' if converge.returncode == 0 else 'FAILED'}")
     return EXIT[overall(reports)]
 

@@ -554,6 +554,9 @@ def run_when_changed(command: str, triggers: Sequence):
 
 # The hub stack ----------------------------------------------------------------------------
 
+# Shell: the HTTP status code of a URL (000 when nothing answers within 5 s).
+HTTP_STATUS = "curl -s -o /dev/null -m 5 -w '%{http_code}'"
+
 
 class ImageIds(FactBase):
     """The image ID behind each of these names in the host's Docker engine (if it has it)."""
@@ -640,7 +643,7 @@ class ComposeState(FactBase):
             f"printf 'S %s\\n' \"$(cat {STACK_STAMP} 2>/dev/null)\"; "
             f"docker ps -a --filter label=com.docker.compose.project={q(project)} "
             "--format 'R {{.Label \"com.docker.compose.service\"}} {{.State}}'; "
-            f"for url in {checks}; do printf 'H %s %s\\n' \"$url\" \"$(curl -s -o /dev/null -m 5 -w '%{{http_code}}' \"$url\")\"; done; true"
+            f"for url in {checks}; do printf 'H %s %s\\n' \"$url\" \"$({HTTP_STATUS} \"$url\")\"; done; true"
         )
 
     @staticmethod
@@ -680,7 +683,8 @@ def compose_up(
     now = host.get_fact(ComposeState, directory=directory, project=project, files=tuple(files), images=tuple(images), urls=tuple(health.values()))
     stopped = [service for service in health if now["running"].get(service) != "running"]
     unhealthy = [service for service, check in health.items() if now["health"].get(check) != "200"]
-    if stopped or not now["stamp"] or now["stamp"] != now["digest"] or changed(up_when):
+    bring_up = bool(stopped) or not now["stamp"] or now["stamp"] != now["digest"] or changed(up_when)
+    if bring_up:
         yield script(
             [
                 f"cd {q(directory)}",
@@ -688,19 +692,17 @@ def compose_up(
                 "docker compose logs --no-color --tail 30 >&2; exit 1; fi",
             ]
         )
-    elif not unhealthy:
-        if url and state.is_executing:
-            host.log(f"JupyterHub: {url}", logger.info)
-        return
-    waits = [
-        f"until [ \"$(curl -s -o /dev/null -m 5 -w '%{{http_code}}' {q(check)})\" = 200 ]; do "
-        f"if [ $(date +%s) -ge $deadline ]; then echo \"{service} did not answer 200 on {check} within {wait_seconds} s; "
-        f"its last log lines:\" >&2; docker compose logs --no-color --tail 30 {q(service)} >&2; exit 1; fi; sleep 2; done"
-        for service, check in health.items()
-    ]
-    yield script(
-        [f"cd {q(directory)}", f"deadline=$(( $(date +%s) + {wait_seconds} ))", *waits, f"{_stack_digest(files, images)} > {STACK_STAMP}"]
-    )
+    if bring_up or unhealthy:
+        waits = [
+            f"until [ \"$({HTTP_STATUS} {q(check)})\" = 200 ]; do "
+            f"if [ $(date +%s) -ge $deadline ]; then echo \"{service} did not answer 200 on {check} within {wait_seconds} s; "
+            f"its last log lines:\" >&2; docker compose logs --no-color --tail 30 {q(service)} >&2; exit 1; fi; sleep 2; done"
+            for service, check in health.items()
+        ]
+        # Stamped only once healthy: a stack that never came up is brought up again next run.
+        yield script(
+            [f"cd {q(directory)}", f"deadline=$(( $(date +%s) + {wait_seconds} ))", *waits, f"{_stack_digest(files, images)} > {STACK_STAMP}"]
+        )
     if url and state.is_executing:
         host.log(f"JupyterHub: {url}", logger.info)
 
@@ -713,7 +715,7 @@ class RegistryImages(FactBase):
         for ref, name, tag in images:
             lines.append(f"docker image inspect {q(ref)} >/dev/null 2>&1 && echo {q('L ' + ref)}")
             lines.append(
-                f"[ \"$(curl -s -o /dev/null -m 5 -w '%{{http_code}}' -H 'Accept: application/vnd.docker.distribution.manifest.v2+json' "
+                f"[ \"$({HTTP_STATUS} -H 'Accept: application/vnd.docker.distribution.manifest.v2+json' "
                 f"{q(f'http://{registry}/v2/{name}/manifests/{tag}')})\" = 200 ] && echo {q('R ' + ref)}"
             )
         return "; ".join(lines) + "; true"
@@ -760,26 +762,12 @@ def registry_images(images: Sequence[ImageBuild], registry: str):
         yield script(steps)
 
 
-class FileText(FactBase):
-    """A small text file's content ('' when missing); for stamps, never for secrets."""
-
-    def command(self, path: str) -> str:
-        return f"cat {q(path)} 2>/dev/null; true"
-
-    def process(self, output):
-        return "\n".join(output).strip()
-
-    @staticmethod
-    def default():
-        return ""
-
-
 @operation()
 def python_venv(directory: str, requirements: str, digest: str):
     """A virtualenv at directory/.venv with requirements installed, re-installed only when
     their digest changed (recorded in the venv); pip trusts the system's CA store."""
     stamp = f"{directory}/.venv/.labhub-requirements"
-    if host.get_fact(FileText, path=stamp) != digest:
+    if host.get_fact(FileLines, path=stamp) != [digest]:
         yield script(
             [
                 f"python3 -m venv {q(directory + '/.venv')}",

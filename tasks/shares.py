@@ -18,6 +18,11 @@ FSTAB_MARKER = "labhub CIFS shares, managed by tasks/shares.py: edits here are r
 MOUNT_TIMEOUT = "x-systemd.mount-timeout=30s"  # a missing server costs boot at most this
 
 
+def fstab_source(share: Share) -> str:
+    """//server/share as fstab and /proc/self/mounts write it (a space is \\040)."""
+    return share.source.replace(" ", "\\040")
+
+
 def fstab_line(share: Share) -> str:
     options = [f"credentials={share.credentials_path}"]
     if share.smb_version != "default":
@@ -33,8 +38,7 @@ def fstab_line(share: Share) -> str:
         MOUNT_TIMEOUT,
         *share.options,
     ]
-    source = share.source.replace(" ", "\\040")  # fstab's escape for a space
-    return f"{source} {share.mount_point} cifs {','.join(options)} 0 0"
+    return f"{fstab_source(share)} {share.mount_point} cifs {','.join(options)} 0 0"
 
 
 def credentials_text(share: Share) -> str:
@@ -51,7 +55,7 @@ def mount_of(share: Share) -> ops.CifsMount:
     line_digest = sha256(fstab_line(share))
     return ops.CifsMount(
         name=share.name,
-        source=share.source.replace(" ", "\\040"),
+        source=fstab_source(share),
         mount_point=share.mount_point,
         read_only=share.read_only,
         stamp=f"{sha256(credentials_text(share))} {line_digest} {share.mount_point}",

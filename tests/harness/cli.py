@@ -28,12 +28,17 @@ class Run:
         return f"$ {' '.join(self.args)}\nexit {self.returncode}\n--- stdout\n{self.stdout[-6000:]}\n--- stderr\n{self.stderr[-6000:]}"
 
 
+def run_command(cmd: list[str], timeout: float, env: dict | None) -> Run:
+    """Run a command from the repository root; `env` adds environment variables."""
+    result = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=timeout, env={**os.environ, **(env or {})})
+    return Run(cmd, result.returncode, result.stdout, result.stderr)
+
+
 def pyinfra(inventory: Path | str, *args: str, timeout: float = 1800, env: dict | None = None) -> Run:
     """`pyinfra INVENTORY ARGS...` from the repository root, as the README says to run it;
     `env` adds environment variables (share credentials)."""
     cmd = [str(BIN / "pyinfra"), str(inventory), *args]
-    result = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=timeout, env={**os.environ, **(env or {})})
-    return Run(cmd, result.returncode, result.stdout, result.stderr)
+    return run_command(cmd, timeout, env)
 
 
 def deploy(inventory: Path | str, *extra: str, env: dict | None = None) -> tuple[Run, dict]:
@@ -76,12 +81,10 @@ def dry_plan(inventory: Path | str, env: dict | None = None) -> dict[str, list[s
 def host_checks(inventory: Path | str, *extra: str, timeout: float = 900, env: dict | None = None) -> Run:
     """The sysadmin's verification, `pytest tests/host --inventory INVENTORY`."""
     cmd = [sys.executable, "-m", "pytest", "tests/host", "--inventory", str(inventory), "-q", "-rA", "-p", "no:cacheprovider", *extra]
-    result = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=timeout, env={**os.environ, **(env or {})})
-    return Run(cmd, result.returncode, result.stdout, result.stderr)
+    return run_command(cmd, timeout, env)
 
 
 def drift_check(inventory: Path | str, *args: str, timeout: float = 600, env: dict | None = None) -> Run:
     """`./drift-check INVENTORY ARGS...`, as the README and the nightly unit run it."""
     cmd = [str(REPO / "drift-check"), str(inventory), *args]
-    result = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=timeout, env={**os.environ, **(env or {})})
-    return Run(cmd, result.returncode, result.stdout, result.stderr)
+    return run_command(cmd, timeout, env)
