@@ -38,7 +38,8 @@ shares = [
 
 # The hub: its defaults (pinned official images, one notebook image built from
 # files/images/notebook, 4G / 2 CPUs per user, idle servers stopped after an hour) suit most
-# labs. More images: add a directory with a Dockerfile under files/images/ and list it here.
+# labs. More images: add a directory with a Dockerfile under files/images/ and list it here;
+# its Dockerfile needs the line "# labhub: trust the extra CA certificates here" after USER root.
 hub = {
     "images": [{"name": "notebook", "display_name": "Python (minimal)"}],
     # "public_url": "https://jupyter.physics.example.org/",  # behind your TLS reverse proxy

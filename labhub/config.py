@@ -2,25 +2,30 @@
 
 Host data comes from the inventory and `group_data/` (pyinfra merges them); `labhub.inventory`
 validates it into a `LabHost` before any connection is made, and every task reads only that.
-`python -m labhub.config` prints this model as the reference table in docs/configuration.md.
+`python -m labhub.reference` prints this model as the reference table in docs/configuration.md.
+
+Every pattern here must match a whole value (`re.fullmatch`): a value with a trailing newline
+or a shell metacharacter never reaches a host.
 """
 
 from __future__ import annotations
 
 import json
+import posixpath
 import re
 import tarfile
-from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
+from labhub.local import IMAGE_CONTEXTS, archive_images, file_identity, is_pem_certificate, local_path
+
 # Host accounts of hub users are "jupyter-<name>"; useradd takes at most 32 characters.
 JUPYTER_PREFIX = "jupyter-"
 MAX_UNIX_NAME = 32
 MAX_HUB_NAME = MAX_UNIX_NAME - len(JUPYTER_PREFIX)
-UNIX_NAME = re.compile(r"^[a-z_][a-z0-9_-]*$")
+UNIX_NAME = re.compile(r"[a-z_][a-z0-9_-]*")
 UNIX_NAME_RULE = "lower-case letters, digits, '_' or '-', starting with a letter or '_'"
 UID_MIN, UID_MAX = 1000, 60000  # Debian/Ubuntu login.defs range for regular accounts
 
@@ -61,17 +66,38 @@ SYSTEM_PATHS = frozenset(
 SHARE_OPTIONS_FROM_FIELDS = frozenset(
     "user username pass password password2 credentials cred uid gid file_mode dir_mode vers domain dom workgroup ro rw".split()
 )
-MOUNT_OPTION = re.compile(r"^[a-z_][a-z0-9_.-]*(=[^,\s]+)?$")
-OCTAL_MODE = re.compile(r"^[0-7]{3,4}$")
+MOUNT_OPTION = re.compile(r"[a-z_][a-z0-9_.-]*(=[^,\s]+)?")
+OCTAL_MODE = re.compile(r"[0-7]{3,4}")
 
 # The hub stack. Images are pinned; a lab that mirrors them sets hub.*_image and build args.
-REPO = Path(__file__).resolve().parent.parent
-IMAGE_CONTEXTS = REPO / "files" / "images"  # one directory (with a Dockerfile) per notebook image
 HUB_BASE_IMAGE = "quay.io/jupyterhub/jupyterhub:5.4.3"
 REGISTRY_IMAGE = "docker.io/library/registry:2.8.3"
 NOTEBOOK_BASE_IMAGE = "quay.io/jupyter/minimal-notebook:2025-03-03"
-IMAGE_NAME = re.compile(r"^[a-z0-9]+([._-][a-z0-9]+)*$")
-MEMORY = re.compile(r"^[0-9]+(\.[0-9]+)?[KMGT]$")
+IMAGE_NAME = re.compile(r"[a-z0-9]+([._-][a-z0-9]+)*")
+# A Docker image reference: [registry[:port]/]path[:tag][@sha256:digest], as Docker parses it.
+IMAGE_REFERENCE = re.compile(
+    r"[A-Za-z0-9]+(?:[.-][A-Za-z0-9]+)*(?::[0-9]+)?(?:/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*"
+    r"(?::[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?(?:@sha256:[0-9a-f]{64})?"
+)
+MEMORY = re.compile(r"[0-9]+(\.[0-9]+)?[KMGT]")
+# http(s) URLs of plain characters: no spaces, quotes, '$', '`' or backslashes, which a URL
+# need not have and a shell line or a unit file could misread.
+URL = re.compile(r"https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?(/[A-Za-z0-9._~%/+=:@,;!*()-]*)?(\?[A-Za-z0-9._~%/+=:@,;!*()&-]*)?")
+URL_RULE = "an http:// or https:// URL of letters, digits and . _ ~ % / + = : @ , ; - (no spaces, quotes, '$' or '`')"
+# apt fields (version pins, suites, components): what Debian's policy allows in them.
+APT_WORD = re.compile(r"[A-Za-z0-9.+:~_/-]+")
+# Text shown to users (display names): printable, one line.
+ONE_LINE = re.compile(r"[^\x00-\x1f\x7f]+")
+BUILD_ARG = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+# The line an image's Dockerfile carries where labhub injects the step that trusts the extra CA
+# certificates (files/images/trust-extra-cas.dockerfile), as root: one copy for every image.
+CA_TRUST_MARKER = "# labhub: trust the extra CA certificates here"
+
+# Groups that make an account root-equivalent or let it read the system's secrets: a lab
+# member's account is never in one (validation refuses them as its primary group, the
+# accounts operation removes members from them, the host checks look for them). `docker`
+# holds exactly the lab's admins. `admin` is Ubuntu's old sudo group (%admin may sudo there).
+PRIVILEGED_GROUPS = ("root", "sudo", "admin", "wheel", "docker", "adm", "shadow", "disk", "lxd")
 
 # Operating systems this tool supports: os-release ID -> VERSION_ID values.
 SUPPORTED_OS = {"debian": ("12", "13"), "ubuntu": ("22.04", "24.04")}
@@ -83,7 +109,7 @@ class Model(BaseModel):
 
 
 def check_unix_name(name: str, max_length: int, what: str) -> str:
-    if not UNIX_NAME.match(name):
+    if not UNIX_NAME.fullmatch(name):
         raise ValueError(f"{what} must be {UNIX_NAME_RULE}")
     if len(name) > max_length:
         raise ValueError(f"{what} must be at most {max_length} characters, got {len(name)}")
@@ -92,12 +118,16 @@ def check_unix_name(name: str, max_length: int, what: str) -> str:
     return name
 
 
+def check_plain_path(path: str) -> str:
+    """A normalised absolute path of plain characters: nothing a shell or a unit file misreads."""
+    if not re.fullmatch(r"/[A-Za-z0-9._/-]+", path) or posixpath.normpath(path) != path:
+        raise ValueError("must be a normalised absolute path of letters, digits, '.', '_', '-', '/' (no spaces, quotes or '..')")
+    return path
+
+
 def check_own_path(path: str) -> str:
     """A normalised absolute path of plain characters that is not a system directory."""
-    import posixpath
-
-    if not re.fullmatch(r"/[A-Za-z0-9._/-]+", path) or posixpath.normpath(path) != path:
-        raise ValueError("must be a normalised absolute path of letters, digits, '.', '_', '-', '/'")
+    check_plain_path(path)
     if path in SYSTEM_PATHS:
         raise ValueError(f"{path} is a system directory: using it would hide the system; use e.g. /mnt/<name> or /opt/<name>")
     return path
@@ -107,6 +137,21 @@ def check_uid(uid: int | None) -> int | None:
     if uid is not None and not UID_MIN <= uid <= UID_MAX:
         raise ValueError(f"UID must be between {UID_MIN} and {UID_MAX} (regular accounts)")
     return uid
+
+
+def check_url(url: str | None) -> str | None:
+    if url is not None and not URL.fullmatch(url):
+        raise ValueError(f"must be {URL_RULE}")
+    return url
+
+
+class EntryError(ValueError):
+    """A problem with one entry of a list: reported as `users[5]: ...`, naming that entry and
+    never dumping the whole list."""
+
+    def __init__(self, where: str, message: str):
+        super().__init__(f"{where}: {message}")
+        self.where, self.message = where, message
 
 
 def expand_name_shorthand(value: Any) -> Any:
@@ -154,17 +199,17 @@ class HubUser(Model):
     @field_validator("group")
     @classmethod
     def _group(cls, group: str) -> str:
-        if not UNIX_NAME.match(group) or len(group) > MAX_UNIX_NAME:
+        if not UNIX_NAME.fullmatch(group) or len(group) > MAX_UNIX_NAME:
             raise ValueError(f"a group name must be {UNIX_NAME_RULE}, at most {MAX_UNIX_NAME} characters")
-        if group in {"docker", "sudo", "root", "adm", "wheel", "shadow"}:
-            raise ValueError("a hub user's group must not grant root or Docker access")
+        if group in PRIVILEGED_GROUPS:
+            raise ValueError(f"a hub user's group must not grant root, Docker or the system's secrets ({', '.join(PRIVILEGED_GROUPS)})")
         return group
 
     @field_validator("shell")
     @classmethod
     def _shell(cls, shell: str) -> str:
-        if not shell.startswith("/"):
-            raise ValueError("a shell must be an absolute path such as /bin/bash")
+        if not re.fullmatch(r"/[A-Za-z0-9._/-]+", shell) or posixpath.normpath(shell) != shell:
+            raise ValueError("a shell must be a plain absolute path such as /bin/bash (no spaces, quotes or shell characters)")
         return shell
 
     @property
@@ -208,14 +253,22 @@ class DockerEngine(Model):
     @field_validator("repo_url", "key_url")
     @classmethod
     def _url(cls, url: str | None) -> str | None:
-        if url is not None and not re.match(r"^https?://[^\s/]+", url):
-            raise ValueError("must be an http:// or https:// URL")
+        check_url(url)
         return url.rstrip("/") if url else url
+
+    @field_validator("version", "repo_suite", "repo_component")
+    @classmethod
+    def _apt_word(cls, word: str | None) -> str | None:
+        if word is not None and not APT_WORD.fullmatch(word):
+            raise ValueError("must be letters, digits and . + : ~ _ / - only (as apt writes versions and suites)")
+        return word
 
     @field_validator("daemon_json")
     @classmethod
     def _no_tcp_socket(cls, daemon_json: dict[str, Any]) -> dict[str, Any]:
         hosts = daemon_json.get("hosts") or []
+        if not isinstance(hosts, list):
+            raise ValueError("daemon_json.hosts must be a list of sockets, e.g. ['unix:///run/docker.sock']")
         if any(not str(h).startswith(("unix://", "fd://")) for h in hosts):
             raise ValueError("daemon_json.hosts may only name unix:// or fd:// sockets: a TCP Docker port is root for anyone who reaches it")
         return daemon_json
@@ -243,6 +296,20 @@ class ShareCredentials(Model):
 
     username: str = Field(description="account on the file server")
     password: SecretStr = Field(description="its password")
+
+    @field_validator("username")
+    @classmethod
+    def _username(cls, username: str) -> str:
+        if not re.fullmatch(r"[^\x00-\x1f\x7f=,]+", username):
+            raise ValueError("a file-server account must be one line without '=' or ','")
+        return username
+
+    @field_validator("password")
+    @classmethod
+    def _password(cls, password: SecretStr) -> SecretStr:
+        if re.search(r"[\x00-\x1f\x7f]", password.get_secret_value()):  # the credentials file is one line per key
+            raise ValueError("a share password must not contain a line break or other control character (not shown)")
+        return password
 
 
 class Share(Model):
@@ -298,14 +365,14 @@ class Share(Model):
         if isinstance(owner, int):
             if owner < 0:
                 raise ValueError("must be a name or a number >= 0")
-        elif not UNIX_NAME.match(owner):
+        elif not UNIX_NAME.fullmatch(owner):
             raise ValueError(f"must be a number or a name of {UNIX_NAME_RULE}")
         return owner
 
     @field_validator("file_mode", "dir_mode")
     @classmethod
     def _mode(cls, mode: str) -> str:
-        if not OCTAL_MODE.match(mode):
+        if not OCTAL_MODE.fullmatch(mode):
             raise ValueError("must be an octal mode such as '0664' (a string: 0664 as a number is not octal)")
         return mode.zfill(4)
 
@@ -316,12 +383,19 @@ class Share(Model):
             raise ValueError(f"must be one of {', '.join(SMB_VERSIONS)} (SMB1 '1.0' is insecure and refused)")
         return version
 
+    @field_validator("domain")
+    @classmethod
+    def _domain(cls, domain: str | None) -> str | None:
+        if domain is not None and not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}", domain):
+            raise ValueError("a domain (workgroup) must be letters, digits, '.', '_' or '-'")
+        return domain
+
     @field_validator("options")
     @classmethod
     def _options(cls, options: list[str]) -> list[str]:
         for option in options:  # messages name the option, never its value (it could be a secret)
             key = option.split("=", 1)[0]
-            if not MOUNT_OPTION.match(option):
+            if not MOUNT_OPTION.fullmatch(option):
                 raise ValueError(f"option '{key}' is not of the form name or name=value (no spaces or commas)")
             if key in SHARE_OPTIONS_FROM_FIELDS:
                 raise ValueError(f"'{key}' is set from the share's own fields (or is a secret, which never goes in data)")
@@ -338,35 +412,6 @@ class Share(Model):
         return f"{CREDENTIALS_DIR}/{self.name}"
 
 
-def local_path(path: str) -> Path:
-    """A file on the machine that runs pyinfra: absolute, or relative to the repository."""
-    candidate = Path(path).expanduser()
-    return candidate if candidate.is_absolute() else REPO / candidate
-
-
-def file_identity(path: str) -> tuple[Path, int, float]:
-    """A local file with its size and modification time: the cache key of archive_images."""
-    file = local_path(path)
-    stat = file.stat()
-    return file, stat.st_size, stat.st_mtime
-
-
-@lru_cache(maxsize=64)
-def archive_images(path: Path, size: int, mtime: float) -> tuple[tuple[str, str], ...]:
-    """(image name, image ID) of each image a `docker save` archive holds (its manifest.json
-    names the config blob, whose digest is the image ID, in old and OCI layouts alike)."""
-    with tarfile.open(path) as archive:
-        manifest = archive.extractfile("manifest.json")
-        if manifest is None:
-            raise ValueError("has no manifest.json")
-        images = json.load(manifest)
-    found = []
-    for image in images:
-        image_id = "sha256:" + re.sub(r"\.json$", "", image["Config"].rsplit("/", 1)[-1])
-        found += [(tag, image_id) for tag in image.get("RepoTags") or []]
-    return tuple(found)
-
-
 class NotebookImage(Model):
     """A notebook image users can start: built on the host, pushed to the stack's registry."""
 
@@ -380,18 +425,45 @@ class NotebookImage(Model):
     @field_validator("name")
     @classmethod
     def _name(cls, name: str) -> str:
-        if not IMAGE_NAME.match(name) or len(name) > 64:
+        if not IMAGE_NAME.fullmatch(name) or len(name) > 64:
             raise ValueError("an image name must be lower-case letters and digits, separated by '.', '_' or '-'")
         return name
 
     @field_validator("context")
     @classmethod
     def _context(cls, context: str) -> str:
-        directory = IMAGE_CONTEXTS / context
-        if "/" in context or not (directory / "Dockerfile").is_file():
+        dockerfile = IMAGE_CONTEXTS / context / "Dockerfile"
+        if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", context) or not dockerfile.is_file():
             known = sorted(p.name for p in IMAGE_CONTEXTS.iterdir() if (p / "Dockerfile").is_file()) if IMAGE_CONTEXTS.is_dir() else []
             raise ValueError(f"must name a directory of files/images/ with a Dockerfile (there: {', '.join(known) or 'none'})")
+        check_ca_trust_marker(dockerfile)
         return context
+
+    @field_validator("display_name")
+    @classmethod
+    def _display_name(cls, name: str | None) -> str | None:
+        if name is not None and (not ONE_LINE.fullmatch(name) or len(name) > 80):
+            raise ValueError("a display name must be one line of at most 80 characters")
+        return name
+
+    @field_validator("build_args")
+    @classmethod
+    def _build_args(cls, build_args: dict[str, str]) -> dict[str, str]:
+        for key, value in build_args.items():
+            if not BUILD_ARG.fullmatch(key):
+                raise ValueError(f"build argument '{key}': a name must be letters, digits and '_', not starting with a digit")
+            if value and not ONE_LINE.fullmatch(value):
+                raise ValueError(f"build argument '{key}': its value must be one line")
+        return build_args
+
+
+def check_ca_trust_marker(dockerfile: Path) -> None:
+    """Every image a lab builds trusts the extra CA certificates: its Dockerfile says where."""
+    if CA_TRUST_MARKER not in dockerfile.read_text().splitlines():
+        raise ValueError(
+            f"{dockerfile.relative_to(IMAGE_CONTEXTS.parent.parent)} has no line '{CA_TRUST_MARKER}': add it after "
+            "'FROM' and 'USER root'; labhub puts the step that trusts the lab's extra CA certificates there"
+        )
 
 
 class Hub(Model):
@@ -437,11 +509,19 @@ class Hub(Model):
         return address
 
     _stack_dir = field_validator("stack_dir")(check_own_path)
+    _public_url = field_validator("public_url")(check_url)
+
+    @field_validator("base_image", "registry_image")
+    @classmethod
+    def _image_reference(cls, reference: str) -> str:
+        if not IMAGE_REFERENCE.fullmatch(reference):
+            raise ValueError("must be a Docker image reference such as 'quay.io/jupyterhub/jupyterhub:5.4.3'")
+        return reference
 
     @field_validator("mem_limit")
     @classmethod
     def _memory(cls, limit: str) -> str:
-        if not MEMORY.match(limit):
+        if not MEMORY.fullmatch(limit):
             raise ValueError("must be a size such as '512M' or '4G'")
         return limit
 
@@ -487,8 +567,8 @@ class DriftSchedule(Model):
     @field_validator("inventory")
     @classmethod
     def _inventory(cls, path: str) -> str:
-        if not local_path(path).is_file() or not path.endswith(".py"):
-            raise ValueError(f"'{path}' is not an inventory file (*.py) on this machine")
+        if not local_path(path).is_file() or not re.fullmatch(r"[A-Za-z0-9._-]+\.py", Path(path).name):
+            raise ValueError(f"'{path}' is not an inventory file on this machine named of letters, digits, '.', '_', '-' and ending in .py")
         return path
 
     @field_validator("on_calendar")
@@ -545,8 +625,7 @@ class LabHost(Model):
     @classmethod
     def _certificates(cls, paths: list[str]) -> list[str]:
         for path in paths:
-            file = local_path(path)
-            if not file.is_file() or "-----BEGIN CERTIFICATE-----" not in file.read_text(errors="replace"):
+            if not is_pem_certificate(path):
                 raise ValueError(f"'{path}' is not a PEM certificate file on this machine")
         if len({local_path(p).stem for p in paths}) != len(paths):
             raise ValueError("certificate files need distinct names")
@@ -571,7 +650,7 @@ class LabHost(Model):
         mount_points = sorted((s.mount_point, i) for i, s in enumerate(shares))
         for (outer, i), (inner, j) in zip(mount_points, mount_points[1:]):
             if inner == outer or inner.startswith(outer + "/"):
-                raise ValueError(f"mount points must be distinct and not nested: shares[{i}] {outer} and shares[{j}] {inner}")
+                raise EntryError(f"shares[{j}]", f"mount point {inner} is {'the same as' if inner == outer else 'inside'} shares[{i}]'s {outer}: mount points must be distinct and not nested")
         return shares
 
     @model_validator(mode="after")
@@ -599,60 +678,12 @@ def _check_unique(field: str, names: list[str], uids: list[int | None]) -> None:
     for index, name in enumerate(names):
         key = name.lower()
         if key in seen:
-            raise ValueError(f"duplicate name '{name}' ({field}[{seen[key]}] and {field}[{index}]; names are compared lower-cased)")
+            raise EntryError(f"{field}[{index}]", f"duplicate name '{name}', also {field}[{seen[key]}] (names are compared lower-cased)")
         seen[key] = index
     seen_uids: dict[int, int] = {}
     for index, uid in enumerate(uids):
         if uid is None:
             continue
         if uid in seen_uids:
-            raise ValueError(f"duplicate UID {uid} ({field}[{seen_uids[uid]}] and {field}[{index}])")
+            raise EntryError(f"{field}[{index}]", f"duplicate UID {uid}, also {field}[{seen_uids[uid]}]")
         seen_uids[uid] = index
-
-
-def _type_name(annotation: Any) -> str:
-    from typing import get_args, get_origin
-
-    origin, args = get_origin(annotation), get_args(annotation)
-    if origin is Literal:
-        return " or ".join(repr(a) for a in args)
-    if origin in (list, dict):
-        return f"{origin.__name__} of " + ", ".join(_type_name(a) for a in args)
-    if args:  # X | None
-        return " or ".join(_type_name(a) for a in args)
-    return "none" if annotation is type(None) else getattr(annotation, "__name__", str(annotation))
-
-
-def reference() -> str:
-    """docs/configuration.md: every field of every model, its default and its meaning."""
-    lines = [
-        "# Configuration reference",
-        "",
-        "Every key a host's data can hold (inventory, `group_data/`), with its default and meaning.",
-        "Generated from `labhub/config.py` by `python -m labhub.config > docs/configuration.md`; a test",
-        "checks it is current. Unknown keys, wrong types and bad values stop the run before any host",
-        "is contacted. pyinfra's own keys (`ssh_*`, `_sudo`, ...) may sit beside these.",
-        "",
-    ]
-    models: list[type[BaseModel]] = [LabHost]  # nested models are appended as they are met
-    for model in models:
-        lines += [f"## `{model.__name__}`", "", (model.__doc__ or "").strip(), "", "| key | type | default | meaning |", "|---|---|---|---|"]
-        for name, field in model.model_fields.items():
-            annotation = field.annotation
-            nested = [a for a in (getattr(annotation, "__args__", ()) or (annotation,)) if isinstance(a, type) and issubclass(a, BaseModel)]
-            models += [m for m in nested if m not in models]
-            kind = _type_name(annotation)
-            if field.is_required():
-                default = "required"
-            elif field.default_factory is not None:
-                default = f"`{field.default_factory()!r}`" if not nested else "see below"
-            else:
-                default = f"`{field.default!r}`"
-            meaning = (field.description or "").replace("|", "\\|")
-            lines.append(f"| `{name}` | {kind} | {default} | {meaning} |")
-        lines.append("")
-    return "\n".join(lines)
-
-
-if __name__ == "__main__":
-    print(reference(), end="")

@@ -5,7 +5,7 @@
 For each host it compares the host with the deploy in two independent ways, at once:
   - the deploy's plan, `pyinfra INVENTORY --dry --json deploy.py`: operations that would
     change something on the host;
-  - the host checks, `pytest tests/host --inventory INVENTORY --host HOST`: each failed check
+  - the host checks, `pytest labhub/checks --inventory INVENTORY --host HOST`: each failed check
     names the resource with what was expected and what was found.
 
 Each host is `clean`, `drifted` (with what drifted) or `error` (unreachable, authentication
@@ -29,7 +29,8 @@ import xml.etree.ElementTree as ElementTree
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
+from labhub.local import REPO
+
 CLEAN, DRIFTED, ERROR = "clean", "drifted", "error"
 EXIT = {CLEAN: 0, DRIFTED: 2, ERROR: 1}
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
@@ -71,7 +72,7 @@ def run_checks(inventory: str, hosts: list[str], junit: Path, env: dict) -> subp
     """One pytest for all hosts: its start-up (imports, collection) is most of its cost."""
     only = [f"--host={host}" for host in hosts]  # one token each: pytest reads "@x" as a file of arguments
     return subprocess.Popen(
-        [sys.executable, "-m", "pytest", "tests/host", f"--inventory={inventory}", *only, "-q",
+        [sys.executable, "-m", "pytest", "labhub/checks", f"--inventory={inventory}", *only, "-q",
          "-p", "no:cacheprovider", "-o", "addopts=", "--assert=plain", f"--junitxml={junit}"],  # checks word their own failures
         cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
     )

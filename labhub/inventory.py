@@ -8,11 +8,12 @@ pyinfra has merged inventory and group data (`State.init`) and stops the run on 
 from __future__ import annotations
 
 import difflib
+import re
 from typing import Any
 
 from pydantic import ValidationError
 
-from labhub.config import LabHost
+from labhub.config import EntryError, LabHost
 from labhub.secrets import Secrets, SecretsError
 
 # Data keys that belong to pyinfra itself (connection settings, global operation arguments).
@@ -53,10 +54,35 @@ def _field_path(loc: tuple[Any, ...]) -> str:
 def _shown(value: Any, loc: tuple[Any, ...]) -> str:
     if any(str(part) in SECRET_FIELD_NAMES for part in loc):
         return "<hidden>"
+    if isinstance(value, (list, dict)) and value:  # never dump a whole list of users or shares
+        return f"({type(value).__name__} of {len(value)})"
     text = repr(value)
     if len(text) > 80:
         text = text[:77] + "..."
     return f"{text} ({type(value).__name__})"
+
+
+def _type_hint(kind: str, value: Any, loc: tuple[Any, ...]) -> str:
+    """What to write instead of a value of the wrong type (pydantic's words say only what is
+    expected); never quotes a secret."""
+    hidden = any(str(part) in SECRET_FIELD_NAMES for part in loc)
+    if kind == "string_type" and isinstance(value, int) and not isinstance(value, bool) and str(loc[-1]).endswith("_mode"):
+        return f"write it as a string, '{value:04d}' (a number such as 0664 is not read as octal)"
+    if kind == "string_type" and isinstance(value, (int, float)) and not isinstance(value, bool):
+        return "write it as a string, " + ("in quotes" if hidden else f"'{value}'")
+    if kind in ("int_type", "int_parsing", "float_type", "float_parsing") and isinstance(value, str):
+        number = value.strip()
+        example = number if re.fullmatch(r"-?[0-9]+(\.[0-9]+)?", number) else ("2.0" if kind.startswith("float") else "2002")
+        return f"write the number, {example} (without quotes)"
+    if kind in ("bool_type", "bool_parsing"):
+        return "write True or False (without quotes)"
+    if kind == "list_type" and isinstance(value, str):
+        return f"write a list, ['{value}']"
+    if kind == "list_type":
+        return "write a list, [...]"
+    if kind in ("dict_type", "model_type", "model_attributes_type"):
+        return "write a dict, {...}"
+    return ""
 
 
 def _problems(error: ValidationError, data: dict[str, Any]) -> list[str]:
@@ -64,20 +90,40 @@ def _problems(error: ValidationError, data: dict[str, Any]) -> list[str]:
     for item in error.errors():
         loc = item["loc"]
         where = _field_path(loc)
+        cause = (item.get("ctx") or {}).get("error")
         if item["type"] == "extra_forbidden":
-            known = _known_keys_at(loc[:-1])
-            guess = _closest(str(loc[-1]), known)
-            hint = f"did you mean '{guess}'? " if guess else ""
-            problems.append(f"{where}: unknown key; {hint}allowed: {', '.join(sorted(known))}")
+            problems.append(f"{where}: unknown key; {_unknown_key_hint(loc)}")
             continue
         message = item["msg"].removeprefix("Value error, ")
-        if item["type"] == "missing":
+        hint = _type_hint(item["type"], item.get("input"), loc)
+        if hint:
+            message = f"{message}: {hint}"
+        if isinstance(cause, EntryError):
+            prefix = _field_path(loc[:-1])  # the entry's own path is in its message
+            problems.append(f"{prefix + '.' if prefix else ''}{cause.where}: {cause.message}")
+        elif item["type"] == "missing":
             problems.append(f"{where}: required field is missing")
         elif loc:
             problems.append(f"{where} = {_shown(item['input'], loc)}: {message}")
         else:
             problems.append(message)
     return problems
+
+
+def _unknown_key_hint(loc: tuple[Any, ...]) -> str:
+    """'did you mean' the model field, or pyinfra's own connection key, a typo most likely
+    meant ('jupyter_user' -> 'users', 'ssh_usr' -> pyinfra's 'ssh_user'); then what is allowed."""
+    known = _known_keys_at(loc[:-1])
+    key = str(loc[-1])
+    allowed = f"allowed: {', '.join(sorted(known))}"
+    if len(loc) == 1:  # at the top level, pyinfra's keys sit beside ours
+        ours = difflib.get_close_matches(key, known, n=1, cutoff=0.45)
+        theirs = difflib.get_close_matches(key, sorted(pyinfra_data_keys()), n=1, cutoff=0.8)
+        score = lambda k: difflib.SequenceMatcher(None, key, k).ratio()  # noqa: E731
+        if theirs and (not ours or score(theirs[0]) > score(ours[0])):
+            return f"did you mean pyinfra's connection key '{theirs[0]}'? (or one of labhub's: {', '.join(sorted(known))})"
+    guess = _closest(key, known)
+    return f"did you mean '{guess}'? {allowed}" if guess else allowed
 
 
 def _closest(key: str, known: list[str]) -> str | None:
@@ -101,10 +147,15 @@ def _known_keys_at(loc: tuple[Any, ...]) -> list[str]:
 
 
 def _with_share_credentials(data: dict[str, Any], secrets: Secrets) -> tuple[dict[str, Any], list[str]]:
-    """Host data with each share's credentials added from the secrets (never from data)."""
+    """Host data with each share's credentials added from the secrets (never from data). A
+    secrets file that cannot be used is one problem, not one per share."""
     shares, problems = data.get("shares"), []
     if not isinstance(shares, list):
         return data, problems
+    try:
+        secrets.load()
+    except SecretsError as error:
+        return data, [str(error)]
     with_credentials = []
     for index, share in enumerate(shares):
         if isinstance(share, dict) and isinstance(share.get("name"), str):
@@ -112,11 +163,7 @@ def _with_share_credentials(data: dict[str, Any], secrets: Secrets) -> tuple[dic
             if "credentials" in share:
                 problems.append(f"shares[{index}].credentials: share credentials never go in host data (it is kept in git); {secrets.where(name)}")
             else:
-                try:
-                    credentials = secrets.share(name)
-                except SecretsError as error:
-                    problems.append(str(error))
-                    credentials = {}
+                credentials = secrets.share(name)
                 if len(credentials) == 2:
                     share = {**share, "credentials": credentials}
                 else:
@@ -143,6 +190,11 @@ def validate_host_data(host_name: str, data: dict[str, Any], inventory: str | No
 def validate_inventory(hosts, inventory: str | None) -> dict[str, LabHost]:
     """Validate every host; one ConfigError listing all hosts' problems, or their configs."""
     configs, failures = {}, []
+    try:  # one unusable secrets file is one error, not one per host and share
+        Secrets(inventory).load()
+    except SecretsError as error:
+        if any(host.data.get("shares") for host in hosts):
+            raise ConfigError(f"{error}\nNothing was changed: no host was contacted.") from None
     for host in hosts:
         try:
             configs[host.name] = validate_host_data(host.name, host.data.dict(), inventory)
@@ -190,13 +242,13 @@ def validate_before_connect() -> None:
 def load_inventory(path: str, cwd: str | None = None) -> list[tuple[str, dict[str, Any]]]:
     """(host name, merged data) for every host of an inventory file, as pyinfra would see
     them, without connecting; for the host checks and the drift check."""
-    from pathlib import Path
-
     from pyinfra.api import State
     from pyinfra.context import ctx_state
     from pyinfra_cli.inventory import make_inventory
 
-    repo = cwd or str(Path(__file__).resolve().parent.parent)
+    from labhub.local import REPO
+
+    repo = cwd or str(REPO)
     with ctx_state.use(State()):
         inventory = make_inventory(path, cwd=repo)
     return [(host.name, host.data.dict()) for host in inventory]

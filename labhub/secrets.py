@@ -35,18 +35,24 @@ class Secrets:
         self.path = secrets_file(inventory) if inventory else None
         self._file: dict | None = None
 
+    def load(self) -> None:
+        """Read the secrets file now: SecretsError when it is unusable (readable by others,
+        not TOML); the message names the file and the fix, never a value."""
+        self._from_file()
+
     def _from_file(self) -> dict:
         if self._file is None:
-            self._file = {}
+            found = {}
             if self.path and self.path.exists():
                 mode = stat.S_IMODE(self.path.stat().st_mode)
                 if mode & 0o077:
                     raise SecretsError(f"{self.path} is readable by others (mode {mode:04o}); run: chmod 600 {self.path}")
                 try:
-                    self._file = tomllib.loads(self.path.read_text())
+                    found = tomllib.loads(self.path.read_text())
                 except tomllib.TOMLDecodeError as error:
                     # the decoder's message quotes no values, only positions
                     raise SecretsError(f"{self.path} is not valid TOML: {error}") from None
+            self._file = found
         return self._file
 
     def share(self, name: str) -> dict[str, str]:

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import jinja2
 
-TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
+from labhub.local import REPO
+
+TEMPLATES = REPO / "templates"
 
 _environment = jinja2.Environment(
     loader=jinja2.FileSystemLoader(TEMPLATES),

@@ -3,35 +3,28 @@ host's system store: apt, curl, Docker's key download and the hub's health check
 tasks/hub.py puts the same certificates into every image build. A certificate removed from
 data is removed from the host."""
 
-from pathlib import Path
-
 from pyinfra import host
 from pyinfra.api import deploy
 
-from labhub import ops
-from labhub.config import local_path
 from labhub.inventory import host_config
+from labhub.local import certificates
+from labhub.ops import apt, files, server
 
 CA_DIRECTORY = "/usr/local/share/ca-certificates/labhub"
-
-
-def certificates(paths: list[str]) -> dict[str, bytes]:
-    """File name on the host -> PEM content; update-ca-certificates wants *.crt names."""
-    return {f"{Path(path).stem}.crt": local_path(path).read_bytes() for path in paths}
 
 
 @deploy("CA certificates")
 def extra():
     wanted = certificates(host_config(host).extra_ca_certificates)
     if wanted:
-        ops.packages(name="ca-certificates", install=["ca-certificates"])
-    installed = ops.files(
+        apt.packages(name="ca-certificates", install=["ca-certificates"])
+    installed = files.managed(
         name="Extra CA certificates",
-        directories=[ops.ManagedDirectory(CA_DIRECTORY)] if wanted else [],
-        files=[ops.ManagedFile(f"{CA_DIRECTORY}/{name}", pem) for name, pem in wanted.items()],
+        directories=[files.ManagedDirectory(CA_DIRECTORY)] if wanted else [],
+        files=[files.ManagedFile(f"{CA_DIRECTORY}/{name}", pem) for name, pem in wanted.items()],
         purge=[CA_DIRECTORY],
     )
-    ops.run_when_changed(
+    server.run_when_changed(
         name="System trust store updated",
         command="update-ca-certificates --fresh >/dev/null",
         triggers=[installed],

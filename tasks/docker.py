@@ -9,9 +9,10 @@ import json
 from pyinfra import host
 from pyinfra.api import DeployError, deploy
 
-from labhub import ops
 from labhub.config import DOCKER_DOWNLOAD_URL, DOCKER_RELEASE_KEY_FINGERPRINT, SUPPORTED_OS, DockerEngine
 from labhub.inventory import host_config
+from labhub.ops import apt, files, systemd
+from labhub.ops.server import OsRelease
 from labhub.templates import render
 
 DOCKER_CE_PACKAGES = ("docker-ce", "docker-ce-cli", "containerd.io", "docker-buildx-plugin", "docker-compose-plugin")
@@ -66,44 +67,44 @@ def pinned(packages: tuple[str, ...], version: str | None) -> list[str]:
 @deploy("Docker engine")
 def engine():
     docker = host_config(host).docker
-    os_release = host.get_fact(ops.OsRelease)
+    os_release = host.get_fact(OsRelease)
     check_supported(os_release, docker)
 
     if docker.source == "distro":
-        ops.packages(
+        apt.packages(
             name="Docker packages from the distribution",
             install=DISTRO_PACKAGES[os_release["id"], os_release["version_id"]],
             remove=DOCKER_CE_PACKAGES,
         )
-        ops.files(name="No Docker apt source", absent=(APT_SOURCE, KEYRING))
+        files.managed(name="No Docker apt source", absent=(APT_SOURCE, KEYRING))
     else:
         repo = repository(docker, os_release)
-        ops.packages(name="Tools to fetch and check the signing key", install=KEY_TOOLS)
-        ops.apt_key(
+        apt.packages(name="Tools to fetch and check the signing key", install=KEY_TOOLS)
+        apt.signing_key(
             name="Docker's signing key, fingerprint checked",
             url=repo["key_url"],
             fingerprint=repo["key_fingerprint"],
             keyring=KEYRING,
         )
-        source = ops.files(
+        source = files.managed(
             name="Docker apt source",
-            files=[ops.ManagedFile(APT_SOURCE, render("docker.sources", **repo))],
+            files=[files.ManagedFile(APT_SOURCE, render("docker.sources", **repo))],
         )
-        ops.packages(
+        apt.packages(
             name="Docker packages",
             install=pinned(DOCKER_CE_PACKAGES, docker.version),
             remove=CONFLICTING_PACKAGES,
             refresh_when=[source],
         )
 
-    daemon_json = ops.files(
+    daemon_json = files.managed(
         name="daemon.json",
         files=[
-            ops.ManagedFile(
+            files.ManagedFile(
                 DAEMON_JSON,
                 json.dumps(docker.daemon_config(), indent=2, sort_keys=True) + "\n",
                 validate="dockerd --validate --config-file {}",
             )
         ],
     )
-    ops.service(name="dockerd enabled and running", unit="docker.service", restart_when=[daemon_json])
+    systemd.service(name="dockerd enabled and running", unit="docker.service", restart_when=[daemon_json])

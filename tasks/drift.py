@@ -14,15 +14,16 @@ from pathlib import Path
 from pyinfra import host
 from pyinfra.api import deploy
 
-from labhub import ops
-from labhub.config import REPO, local_path
 from labhub.inventory import host_config, validated_configs
+from labhub.local import REPO, local_path
+from labhub.ops import apt, files, python, server, systemd
 from labhub.secrets import secrets_file
 from labhub.templates import render
 
 # What the nightly check needs of the project: the deploy (for its plan) and the host checks.
+# The host checks are part of the labhub package: nothing of tests/ is needed.
 PROJECT = ("deploy.py", "config.py", "requirements.txt", "drift-check", "labhub", "tasks", "templates", "files",
-           "group_data", "inventories", "tests/__init__.py", "tests/conftest.py", "tests/host")
+           "group_data", "inventories")
 UNITS = "/etc/systemd/system"
 
 
@@ -56,20 +57,20 @@ def nightly():
         return
     root = drift.checkout
     inventory = f"inventories/{Path(drift.inventory).name}"
-    files = {**project_files(), inventory: local_path(drift.inventory).read_bytes()}
-    directories = sorted({str(Path(name).parent) for name in files} - {"."})
+    copied = {**project_files(), inventory: local_path(drift.inventory).read_bytes()}
+    directories = sorted({str(Path(name).parent) for name in copied} - {"."})
 
-    ops.packages(name="python3-venv", install=["python3-venv"])
-    ops.files(
+    apt.packages(name="python3-venv", install=["python3-venv"])
+    files.managed(
         name="The project on the control host",
-        directories=[ops.ManagedDirectory(root, mode=0o700), *[ops.ManagedDirectory(f"{root}/{d}") for d in directories]],
+        directories=[files.ManagedDirectory(root, mode=0o700), *[files.ManagedDirectory(f"{root}/{d}") for d in directories]],
         files=[
-            *[ops.ManagedFile(f"{root}/{name}", content, mode=0o755 if name == "drift-check" else 0o644) for name, content in files.items()],
-            ops.ManagedFile(f"{root}/{secrets_file(inventory)}", lab_secrets(), mode=0o600, secret=True),
+            *[files.ManagedFile(f"{root}/{name}", content, mode=0o755 if name == "drift-check" else 0o644) for name, content in copied.items()],
+            files.ManagedFile(f"{root}/{secrets_file(inventory)}", lab_secrets(), mode=0o600, secret=True),
         ],
     )
-    requirements = files["requirements.txt"]
-    ops.python_venv(
+    requirements = copied["requirements.txt"]
+    python.venv(
         name="Its virtualenv",
         directory=root,
         requirements=f"{root}/requirements.txt",
@@ -83,12 +84,12 @@ def nightly():
         "on_calendar": drift.on_calendar,
         "keep_days": drift.keep_days,
     }
-    units = ops.files(
+    units = files.managed(
         name="Service and timer",
         files=[
-            ops.ManagedFile(f"{UNITS}/labhub-drift.service", render("labhub-drift.service", **values)),
-            ops.ManagedFile(f"{UNITS}/labhub-drift.timer", render("labhub-drift.timer", **values)),
+            files.ManagedFile(f"{UNITS}/labhub-drift.service", render("labhub-drift.service", **values)),
+            files.ManagedFile(f"{UNITS}/labhub-drift.timer", render("labhub-drift.timer", **values)),
         ],
     )
-    ops.run_when_changed(name="systemd reloaded", command="systemctl daemon-reload", triggers=[units])
-    ops.service(name="Timer enabled and waiting", unit="labhub-drift.timer", restart_when=[units])
+    server.run_when_changed(name="systemd reloaded", command="systemctl daemon-reload", triggers=[units])
+    systemd.service(name="Timer enabled and waiting", unit="labhub-drift.timer", restart_when=[units])

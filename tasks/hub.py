@@ -18,27 +18,38 @@ from pathlib import Path
 from pyinfra import host
 from pyinfra.api import deploy
 
-from labhub import ops
-from labhub.config import IMAGE_CONTEXTS, REPO, LabHost, archive_images, file_identity, local_path
+from labhub.config import CA_TRUST_MARKER, LabHost
 from labhub.inventory import host_config
+from labhub.local import IMAGE_CONTEXTS, REPO, archive_images, certificates, file_identity, local_path
+from labhub.ops import apt, compose, files, images
 from labhub.templates import render
-from tasks.certificates import certificates
 
 PROJECT = "jupyterhub"  # compose project: containers jupyterhub-hub-1, jupyterhub-registry-1
 NETWORK = "jupyterhub"  # the hub and the users' servers meet here
 REGISTRY = "localhost:5000"  # Docker trusts a registry on the loopback without TLS
 HUB_CONTEXT = REPO / "files" / "hub"
 HUB_CONFIG = REPO / "files" / "jupyterhub_config.py"
+# The step that trusts the lab's extra CA certificates, put into every image's Dockerfile
+# where it carries CA_TRUST_MARKER: one copy for the hub's image and every notebook image.
+CA_TRUST_STEP = REPO / "files" / "ca-trust.dockerfile"
 SECRETS = ("JPY_COOKIE_SECRET", "CONFIGPROXY_AUTH_TOKEN")
 # What the running stack depends on besides its images: a change in one brings it up anew.
 STACK_STAMPED_FILES = ("compose.yaml", "secrets.env", "jupyterhub_config.py", "labhub.json")
 
 
 def context_files(directory: Path, ca_certificates: dict[str, bytes]) -> dict[str, bytes]:
-    """A build context: the directory's files, plus the CA certificates in ca-certificates/."""
-    files = {str(p.relative_to(directory)): p.read_bytes() for p in sorted(directory.rglob("*")) if p.is_file()}
-    files.update({f"ca-certificates/{name}": pem for name, pem in ca_certificates.items()})
-    return files
+    """A build context: the directory's files, its Dockerfile with the CA trust step put in
+    at CA_TRUST_MARKER, and the CA certificates in ca-certificates/."""
+    found = {str(p.relative_to(directory)): p.read_bytes() for p in sorted(directory.rglob("*")) if p.is_file()}
+    found["Dockerfile"] = with_ca_trust_step(found["Dockerfile"].decode()).encode()
+    found.update({f"ca-certificates/{name}": pem for name, pem in ca_certificates.items()})
+    return found
+
+
+def with_ca_trust_step(dockerfile: str) -> str:
+    """The Dockerfile with its CA_TRUST_MARKER line replaced by the trust step."""
+    step = CA_TRUST_STEP.read_text().rstrip("\n")
+    return "\n".join(step if line == CA_TRUST_MARKER else line for line in dockerfile.split("\n"))
 
 
 def digest(files: dict[str, bytes], *extra: str) -> str:
@@ -71,10 +82,10 @@ def hub_settings(config: LabHost, images: dict[str, str]) -> dict:
 class StackPlan:
     """Everything the stack on one host consists of, computed from its validated config."""
 
-    files: list  # ops.ManagedFile
-    directories: list  # ops.ManagedDirectory
+    files: list  # files.ManagedFile
+    directories: list  # files.ManagedDirectory
     purge: list[str]  # directories whose other files are removed
-    builds: list  # ops.ImageBuild: notebook images
+    builds: list  # images.ImageBuild: notebook images
     hub_image: str
     health: dict[str, str]  # service -> URL that answers 200 when it is up
 
@@ -89,12 +100,12 @@ def plan(config: LabHost) -> StackPlan:
         contexts[image.name] = context_files(IMAGE_CONTEXTS / image.context, ca)
         args = tuple(sorted(image.build_args.items()))
         tag = digest(contexts[image.name], repr(args))
-        builds.append(ops.ImageBuild(f"{REGISTRY}/{image.name}:{tag}", image.name, tag, f"{root}/images/{image.name}", args))
+        builds.append(images.ImageBuild(f"{REGISTRY}/{image.name}:{tag}", image.name, tag, f"{root}/images/{image.name}", args))
     allowed = {(image.display_name or image.name): build.ref for image, build in zip(hub.images, builds)}
 
     hub_config = HUB_CONFIG.read_text()
     settings = json.dumps(hub_settings(config, allowed), indent=2, sort_keys=True) + "\n"
-    compose = render(
+    compose_file = render(
         "compose.yaml",
         project=PROJECT,
         network=NETWORK,
@@ -109,17 +120,17 @@ def plan(config: LabHost) -> StackPlan:
     address = "127.0.0.1" if hub.bind_address == "0.0.0.0" else hub.bind_address
     return StackPlan(
         files=[
-            ops.ManagedFile(f"{root}/compose.yaml", compose),
-            ops.ManagedFile(f"{root}/jupyterhub_config.py", hub_config),
-            ops.ManagedFile(f"{root}/labhub.json", settings),
-            *[ops.ManagedFile(f"{root}/hub/{name}", content) for name, content in hub_context.items()],
-            *[ops.ManagedFile(f"{root}/images/{image}/{name}", data) for image, files in contexts.items() for name, data in files.items()],
+            files.ManagedFile(f"{root}/compose.yaml", compose_file),
+            files.ManagedFile(f"{root}/jupyterhub_config.py", hub_config),
+            files.ManagedFile(f"{root}/labhub.json", settings),
+            *[files.ManagedFile(f"{root}/hub/{name}", content) for name, content in hub_context.items()],
+            *[files.ManagedFile(f"{root}/images/{image}/{name}", data) for image, context in contexts.items() for name, data in context.items()],
         ],
         directories=[
-            ops.ManagedDirectory(root),
-            ops.ManagedDirectory(f"{root}/images"),
-            *[ops.ManagedDirectory(d) for d in build_dirs],
-            *[ops.ManagedDirectory(f"{d}/ca-certificates") for d in build_dirs],
+            files.ManagedDirectory(root),
+            files.ManagedDirectory(f"{root}/images"),
+            *[files.ManagedDirectory(d) for d in build_dirs],
+            *[files.ManagedDirectory(f"{d}/ca-certificates") for d in build_dirs],
         ],
         purge=[f"{d}/ca-certificates" for d in build_dirs],
         builds=builds,
@@ -136,14 +147,14 @@ def stack():
         return
     stack = plan(config)
 
-    ops.packages(name="curl (the stack's health checks)", install=["curl"])
-    ops.load_image_archives(
+    apt.packages(name="curl (the stack's health checks)", install=["curl"])
+    images.load_archives(
         name="Image archives loaded",
-        archives=[ops.ImageArchive(str(local_path(p)), archive_images(*file_identity(p))) for p in config.image_archives],
+        archives=[images.ImageArchive(str(local_path(p)), archive_images(*file_identity(p))) for p in config.image_archives],
     )
-    stack_files = ops.files(name="Stack files", directories=stack.directories, files=stack.files, purge=stack.purge)
-    secrets = ops.generated_secrets(name="Hub secrets (generated on the host)", path=f"{hub.stack_dir}/secrets.env", names=SECRETS)
-    ops.compose_up(
+    stack_files = files.managed(name="Stack files", directories=stack.directories, files=stack.files, purge=stack.purge)
+    secrets = compose.generated_secrets(name="Hub secrets (generated on the host)", path=f"{hub.stack_dir}/secrets.env", names=SECRETS)
+    compose.up(
         name="Hub and registry up and answering",
         directory=hub.stack_dir,
         project=PROJECT,
@@ -154,4 +165,4 @@ def stack():
         up_when=[stack_files, secrets],
         url=hub.public_url or f"http://{host.data.get('ssh_hostname') or host.name}:{hub.port}/",
     )
-    ops.registry_images(name="Notebook images in the registry", images=stack.builds, registry=REGISTRY)
+    images.in_registry(name="Notebook images in the registry", images=stack.builds, registry=REGISTRY)

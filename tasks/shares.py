@@ -10,9 +10,9 @@ import hashlib
 from pyinfra import host
 from pyinfra.api import deploy
 
-from labhub import ops
 from labhub.config import CREDENTIALS_DIR, Share
 from labhub.inventory import host_config
+from labhub.ops import apt, cifs as cifs_ops, files
 
 FSTAB_MARKER = "labhub CIFS shares, managed by tasks/shares.py: edits here are reverted"
 MOUNT_TIMEOUT = "x-systemd.mount-timeout=30s"  # a missing server costs boot at most this
@@ -48,12 +48,12 @@ def credentials_text(share: Share) -> str:
     return "\n".join(lines) + "\n"
 
 
-def mount_of(share: Share) -> ops.CifsMount:
+def mount_of(share: Share) -> cifs_ops.CifsMount:
     def sha256(text: str) -> str:
         return hashlib.sha256(text.encode()).hexdigest()
 
     line_digest = sha256(fstab_line(share))
-    return ops.CifsMount(
+    return cifs_ops.CifsMount(
         name=share.name,
         source=fstab_source(share),
         mount_point=share.mount_point,
@@ -68,23 +68,23 @@ def cifs():
     config = host_config(host)
     shares = config.shares
     if shares:
-        ops.packages(name="cifs-utils", install=["cifs-utils"])
-        ops.files(
+        apt.packages(name="cifs-utils", install=["cifs-utils"])
+        files.managed(
             name="Credentials files and mount points",
             directories=[
-                ops.ManagedDirectory("/etc/labhub"),
-                ops.ManagedDirectory(CREDENTIALS_DIR, mode=0o700),
-                *[ops.ManagedDirectory(share.mount_point, exists_only=True) for share in shares],
+                files.ManagedDirectory("/etc/labhub"),
+                files.ManagedDirectory(CREDENTIALS_DIR, mode=0o700),
+                *[files.ManagedDirectory(share.mount_point, exists_only=True) for share in shares],
             ],
-            files=[ops.ManagedFile(share.credentials_path, credentials_text(share), mode=0o600, secret=True) for share in shares],
+            files=[files.ManagedFile(share.credentials_path, credentials_text(share), mode=0o600, secret=True) for share in shares],
         )
-    fstab = ops.block_in_file(
+    fstab = files.block(
         name="fstab lines of the shares",
         path="/etc/fstab",
         lines=[fstab_line(share) for share in shares],
         marker=FSTAB_MARKER,
     )
-    ops.cifs_mounts(
+    cifs_ops.mounts(
         name="Shares mounted as fstab says",
         mounts=[mount_of(share) for share in shares],
         mount_now=config.mount_shares,

@@ -5,11 +5,11 @@ has a `jupyter-<name>` account (home, primary group, shell, fixed UID where give
 from pyinfra import host
 from pyinfra.api import deploy
 
-from labhub import ops
 from labhub.inventory import host_config
+from labhub.ops import accounts as host_accounts
 
 
 @deploy("Users")
 def accounts():
     config = host_config(host)
-    ops.accounts(name="admins, jupyter-* accounts, docker group", admins=config.admins, users=config.users)
+    host_accounts.lab_accounts(name="admins, jupyter-* accounts, docker group", admins=config.admins, users=config.users)

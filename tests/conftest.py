@@ -1,21 +1,12 @@
-"""Fixtures that provision real throwaway hosts, and the options of the host checks.
+"""Fixtures that provision real throwaway hosts, shared by the tests of a session.
 
-`pytest tests/host --inventory inventories/lab.py` checks real servers; without
-`--inventory`, the host checks run against the test lab the harness provisions.
+The host checks themselves are product code (labhub/checks); the tests run them against
+every test host with `cli.host_checks`, as a sysadmin runs them against real servers.
 """
 
 from __future__ import annotations
 
 import pytest
-
-
-def pytest_addoption(parser):
-    parser.addoption(
-        "--inventory",
-        default=None,
-        help="check the hosts of this pyinfra inventory (a real lab) instead of provisioning test hosts",
-    )
-    parser.addoption("--host", action="append", default=None, help="with --inventory: check only this host (repeatable)")
 
 
 @pytest.fixture(scope="session")
@@ -46,13 +37,6 @@ def lab(tmp_path_factory, testhost_image, ssh_key, docker_repo):
 
     with converged_lab(tmp_path_factory.mktemp("lab"), testhost_image, ssh_key, docker_repo) as lab:
         yield lab
-
-
-def pytest_collection_modifyitems(config, items):
-    # The host checks provision the test lab unless --inventory names real servers.
-    for item in items:
-        if "tests/host/" in item.nodeid and not config.getoption("--inventory"):
-            item.add_marker(pytest.mark.host)
 
 
 @pytest.fixture(scope="session")

@@ -8,7 +8,7 @@ work without a server.
 The hub's images are built locally from Debian packages and loaded from archives (as an
 offline site would), so the sandbox needs no image registry. Afterwards
 `pyinfra inventories/sandbox.py deploy.py` re-runs the deploy (and changes nothing),
-`pytest tests/host --inventory inventories/sandbox.py` verifies it, and the hub answers on
+`pytest labhub/checks --inventory inventories/sandbox.py` verifies it, and the hub answers on
 the URL printed at the end. Its lab is group_data/sandbox.py.
 """
 
@@ -62,7 +62,7 @@ def up() -> None:
         f"\nThe sandbox is provisioned. Open http://127.0.0.1:{hub_port}/ and log in as alice, bob or\n"
         f"carol: the first login sets the password. Then try:\n"
         f"  .venv/bin/pyinfra inventories/sandbox.py deploy.py        # no changes\n"
-        f"  .venv/bin/pytest tests/host --inventory inventories/sandbox.py\n"
+        f"  .venv/bin/pytest labhub/checks --inventory inventories/sandbox.py\n"
         f"  ssh -i .sandbox/id_ed25519 -p {host.ssh_port} root@127.0.0.1\n"
         f"  .venv/bin/python -m tests.sandbox down"
     )

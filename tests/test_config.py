@@ -58,7 +58,7 @@ def test_duplicate_names_are_refused_also_after_lower_casing():
 
 
 def test_duplicate_and_system_uids_are_refused():
-    assert "duplicate UID 2001 (users[0] and users[1])" in problems(
+    assert "users[1]: duplicate UID 2001, also users[0]" in problems(
         {"users": [{"name": "alice", "uid": 2001}, {"name": "bob", "uid": 2001}]}
     )
     message = problems({"users": [{"name": "alice", "uid": 999}]})
@@ -94,7 +94,7 @@ def test_admin_names_are_checked():
 
 
 def test_hub_users_cannot_be_given_a_root_equivalent_group():
-    assert "must not grant root or Docker access" in problems({"users": [{"name": "alice", "group": "docker"}]})
+    assert "must not grant root, Docker or the system's secrets" in problems({"users": [{"name": "alice", "group": "docker"}]})
 
 
 @pytest.mark.parametrize(
@@ -165,10 +165,10 @@ def test_example_lab_inventory_is_valid(monkeypatch):
 def test_configuration_reference_is_current():
     from pathlib import Path
 
-    from labhub.config import reference
+    from labhub.reference import reference
 
     documented = (Path(__file__).parent.parent / "docs" / "configuration.md").read_text()
-    assert documented == reference(), "run: python -m labhub.config > docs/configuration.md"
+    assert documented == reference(), "run: python -m labhub.reference > docs/configuration.md"
 
 
 SHARE = {"name": "analysis", "server": "files.example.org", "share": "analysis", "mount_point": "/mnt/analysis"}
@@ -246,7 +246,7 @@ def test_share_names_and_mount_points_are_unique_and_not_nested(share_secrets, m
     monkeypatch.setenv("LABHUB_SHARE_DATA_PASSWORD", "p")
     assert "duplicate name 'analysis'" in problems({"shares": [SHARE, SHARE]})
     nested = {**SHARE, "name": "data", "mount_point": "/mnt/analysis/raw"}
-    assert "not nested: shares[0] /mnt/analysis and shares[1] /mnt/analysis/raw" in problems({"shares": [SHARE, nested]})
+    assert "shares[1]: mount point /mnt/analysis/raw is inside shares[0]'s /mnt/analysis" in problems({"shares": [SHARE, nested]})
 
 
 def test_share_owner_may_be_a_hub_account_or_a_number(share_secrets):

@@ -197,7 +197,7 @@ def test_an_image_the_registry_has_but_the_engine_lost_is_pulled_again(hub_lab):
 def test_the_host_checks_pass_on_the_hub_host(hub_lab, alice):
     checks = cli.host_checks(hub_lab.inventory)
     assert checks.returncode == 0, checks.explain()
-    assert "PASSED tests/host/test_hub.py::test_users_servers_run_as_their_host_account_unprivileged[hubhost]" in checks.stdout
+    assert "PASSED labhub/checks/test_hub.py::test_users_servers_run_as_their_host_account_unprivileged[hubhost]" in checks.stdout
 
 
 def test_a_hub_that_does_not_come_up_fails_the_deploy_with_its_last_log_lines(hub_lab, alice):

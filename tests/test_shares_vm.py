@@ -110,8 +110,8 @@ def test_fstab_verifies_and_holds_no_secret(lab):
 def test_the_host_checks_pass_on_the_vm_mounts_included(lab):
     checks = cli.host_checks(lab.inventory, env=lab.env)
     assert checks.returncode == 0, checks.explain()
-    assert "PASSED tests/host/test_shares.py::test_shares_are_mounted_as_data_says[labhub-vm]" in checks.stdout
-    skipped = [line for line in checks.stdout.splitlines() if line.startswith("SKIPPED") and "tests/host/test_hub.py" not in line]
+    assert "PASSED labhub/checks/test_shares.py::test_shares_are_mounted_as_data_says[labhub-vm]" in checks.stdout
+    skipped = [line for line in checks.stdout.splitlines() if line.startswith("SKIPPED") and "labhub/checks/test_hub.py" not in line]
     assert skipped == [], "the VM runs no hub; every other check runs there"
 
 

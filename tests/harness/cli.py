@@ -9,7 +9,8 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[2]
+from labhub.local import REPO
+
 BIN = Path(sys.executable).parent  # the venv the tests run in holds pyinfra
 
 
@@ -79,8 +80,8 @@ def dry_plan(inventory: Path | str, env: dict | None = None) -> dict[str, list[s
 
 
 def host_checks(inventory: Path | str, *extra: str, timeout: float = 900, env: dict | None = None) -> Run:
-    """The sysadmin's verification, `pytest tests/host --inventory INVENTORY`."""
-    cmd = [sys.executable, "-m", "pytest", "tests/host", "--inventory", str(inventory), "-q", "-rA", "-p", "no:cacheprovider", *extra]
+    """The sysadmin's verification, `pytest labhub/checks --inventory INVENTORY`."""
+    cmd = [sys.executable, "-m", "pytest", "labhub/checks", "--inventory", str(inventory), "-q", "-rA", "-p", "no:cacheprovider", *extra]
     return run_command(cmd, timeout, env)
 
 

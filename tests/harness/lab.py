@@ -2,7 +2,7 @@
 
 Before the deploy, each host is given the kind of hand-made state a real lab server has
 (an extra member in `docker`, a hub user in `sudo` with a password, a departed member,
-conflicting packages), so that the host checks in tests/host would fail if the deploy did
+conflicting packages), so that the host checks in labhub/checks would fail if the deploy did
 not put it right.
 """
 

@@ -2,8 +2,8 @@
 jupyter-<name> account as data says, outside every root-equivalent group, with a locked host
 password; departed members' accounts are locked and keep their homes."""
 
-from labhub.config import JUPYTER_PREFIX
-from labhub.ops import LOCKED_SHELL, PRIVILEGED_GROUPS, Accounts
+from labhub.config import JUPYTER_PREFIX, PRIVILEGED_GROUPS
+from labhub.ops.accounts import LOCKED_SHELL, Accounts
 
 
 def test_docker_group_is_exactly_the_admins(target):

@@ -7,7 +7,7 @@ import hashlib
 import pytest
 
 from labhub.config import CREDENTIALS_DIR
-from labhub.ops import FileLines
+from labhub.ops.files import FileLines
 from tasks.shares import FSTAB_MARKER, credentials_text, fstab_line
 
 

@@ -8,7 +8,7 @@ import json
 
 import pytest
 
-from labhub.ops import EnvKeys
+from labhub.ops.compose import EnvKeys
 from tasks.hub import PROJECT, SECRETS, plan
 
 

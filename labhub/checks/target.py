@@ -1,12 +1,5 @@
-"""Host checks: what each task promises, verified on a real host with testinfra.
-
-    pytest tests/host --inventory inventories/lab.py   # your lab's servers, read-only
-    pytest tests/host                                   # a throwaway test lab, provisioned first
-
-Every check is parametrized by the hosts of the inventory and reads the host's expected
-state from the same validated config the deploy used. Failure messages say expected vs
-found; the drift check reports them per host.
-"""
+"""A host under check: its testinfra connection, its validated config, and its state read
+with the deploy's own fact commands, once per run."""
 
 from __future__ import annotations
 
@@ -15,19 +8,15 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import pytest
 import testinfra
-
-from concurrent.futures import ThreadPoolExecutor
-
 from pyinfra.facts.deb import DebPackages
 
 from labhub.config import CREDENTIALS_DIR, LabHost
-from labhub.inventory import ConfigError, load_inventory, validate_host_data
-from labhub.ops import Accounts, FileLines, KeyFingerprints, OsRelease, PathStates, ServiceState
-
-# The test lab's hosts (tests/harness/lab.py), used when no --inventory is given.
-TEST_LAB_HOSTS = ("lab-distro", "lab-official", "lab-mirror")
+from labhub.ops.accounts import Accounts
+from labhub.ops.apt import KeyFingerprints
+from labhub.ops.files import FileLines, PathStates
+from labhub.ops.server import OsRelease
+from labhub.ops.systemd import ServiceState
 
 # Reads many checks share, made for all hosts at once before the checks run (a host's
 # checks take about as long as these reads and its SSH handshake).
@@ -74,13 +63,14 @@ class Target:
     def path(self, path: str) -> dict | None:
         """type, owner, group, mode and sha256 of a file the checks look at (None: missing);
         all of them are read in one command."""
-        states = self.fact(PathStates, paths=tuple(sorted(checked_paths(self.config))), listed=(CREDENTIALS_DIR,))
-        return states.get(path)
+        return self._path_states().get(path)
 
     def listing(self, directory: str) -> set[str]:
         """The files in a directory of checked_paths' listings."""
-        states = self.fact(PathStates, paths=tuple(sorted(checked_paths(self.config))), listed=(CREDENTIALS_DIR,))
-        return {p for p in states["%files"] if p.startswith(directory + "/")}
+        return {p for p in self._path_states()["%files"] if p.startswith(directory + "/")}
+
+    def _path_states(self) -> dict:
+        return self.fact(PathStates, paths=tuple(sorted(checked_paths(self.config))), listed=(CREDENTIALS_DIR,))
 
     def fact(self, fact_class, **arguments):
         """Read state with one of the deploy's own fact commands: one SSH round trip per
@@ -114,7 +104,7 @@ def _control_directory() -> str:
     return str(directory)
 
 
-def _testinfra_host(name: str, data: dict) -> testinfra.host.Host:
+def connect(name: str, data: dict) -> testinfra.host.Host:
     """A testinfra SSH connection made from the host's pyinfra connection data ('@local':
     this machine, as when a lab server checks itself)."""
     if name.startswith("@local"):
@@ -134,49 +124,3 @@ def _testinfra_host(name: str, data: dict) -> testinfra.host.Host:
         timeout=30,
         controlpath=f"{_control_directory()}/%%C",  # testinfra %-formats the ssh command
     )
-
-
-_inventories: dict[str, list[tuple[str, dict]]] = {}
-
-
-def inventory_hosts(path: str) -> list[tuple[str, dict]]:
-    """The inventory's hosts and data, loaded once per run (not once per check)."""
-    if path not in _inventories:
-        _inventories[path] = load_inventory(path)
-    return _inventories[path]
-
-
-def pytest_generate_tests(metafunc):
-    if "target" in metafunc.fixturenames:
-        inventory = metafunc.config.getoption("--inventory")
-        names = [name for name, _ in inventory_hosts(inventory)] if inventory else list(TEST_LAB_HOSTS)
-        only = metafunc.config.getoption("--host")
-        names = [name for name in names if not only or name in only]
-        metafunc.parametrize("target", names, indirect=True, scope="session")
-
-
-@pytest.fixture(scope="session")
-def targets(request) -> dict[str, Target]:
-    inventory = request.config.getoption("--inventory") or str(request.getfixturevalue("lab").inventory)
-    found = {}
-    only = request.config.getoption("--host")
-    for name, data in inventory_hosts(inventory):
-        if only and name not in only:
-            continue
-        try:
-            config = validate_host_data(name, data, inventory)
-        except ConfigError as error:
-            pytest.exit(str(error), returncode=4)
-        found[name] = Target(name, _testinfra_host(name, data), config)
-    with ThreadPoolExecutor(max_workers=16) as pool:
-        for warmed in [pool.submit(target.warm_up) for target in found.values()]:
-            try:
-                warmed.result()
-            except Exception:  # noqa: BLE001 - a host that cannot be read fails its own checks, with its own words
-                pass
-    return found
-
-
-@pytest.fixture(scope="session")
-def target(request, targets) -> Target:
-    return targets[request.param]

@@ -6,8 +6,11 @@ import json
 
 from pyinfra.facts.deb import DebPackages
 
-from labhub.ops import FileLines, KeyFingerprints, OsRelease, ServiceState
-from tests.host.conftest import DOCKER_INFO
+from labhub.checks.target import DOCKER_INFO
+from labhub.ops.apt import KeyFingerprints
+from labhub.ops.files import FileLines
+from labhub.ops.server import OsRelease
+from labhub.ops.systemd import ServiceState
 from labhub.templates import render
 from tasks.docker import (
     APT_SOURCE,

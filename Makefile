@@ -1,0 +1,18 @@
+# The two commands of a fresh clone (README): see labhub work, and run the tests. Each first
+# installs what it needs when missing (scripts/setup says what and why) and creates .venv.
+.PHONY: sandbox sandbox-down test quick
+
+sandbox:  ## a throwaway Debian 13 server on this machine, provisioned with JupyterHub
+	@bash scripts/setup sandbox
+	.venv/bin/python -m tests.sandbox up
+
+sandbox-down:  ## remove it
+	.venv/bin/python -m tests.sandbox down
+
+test:  ## the whole suite, as CI runs it (PYTEST_ARGS="-m hub" for a subset)
+	@bash scripts/setup test
+	.venv/bin/pytest $(PYTEST_ARGS)
+
+quick:  ## the tests that need no host: seconds
+	@bash scripts/setup quick
+	.venv/bin/pytest -m quick

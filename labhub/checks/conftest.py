@@ -1,0 +1,68 @@
+"""The host checks' pytest plugin: `--inventory` names the lab (a pyinfra inventory) and
+`--host` narrows it. Every check is parametrized by the inventory's hosts and reads each
+host's expected state from the same validated config the deploy uses; failure messages say
+expected vs found, and the drift check reports them per host."""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+
+from labhub.checks.target import Target, connect
+from labhub.inventory import ConfigError, load_inventory, validate_host_data
+
+
+def pytest_addoption(parser):
+    parser.addoption("--inventory", default=None, help="check the hosts of this pyinfra inventory, e.g. inventories/lab.py")
+    parser.addoption("--host", action="append", default=None, help="check only this host of the inventory (repeatable)")
+
+
+def pytest_configure(config):
+    if not config.getoption("--inventory"):
+        raise pytest.UsageError("the host checks need the lab to check: pytest labhub/checks --inventory inventories/lab.py")
+
+
+_inventories: dict[str, list[tuple[str, dict]]] = {}
+
+
+def inventory_hosts(path: str) -> list[tuple[str, dict]]:
+    """The inventory's hosts and data, loaded once per run (not once per check)."""
+    if path not in _inventories:
+        _inventories[path] = load_inventory(path)
+    return _inventories[path]
+
+
+def selected(config) -> list[tuple[str, dict]]:
+    only = config.getoption("--host")
+    return [(name, data) for name, data in inventory_hosts(config.getoption("--inventory")) if not only or name in only]
+
+
+def pytest_generate_tests(metafunc):
+    if "target" in metafunc.fixturenames:
+        names = [name for name, _ in selected(metafunc.config)]
+        metafunc.parametrize("target", names, indirect=True, scope="session")
+
+
+@pytest.fixture(scope="session")
+def targets(request) -> dict[str, Target]:
+    inventory = request.config.getoption("--inventory")
+    found = {}
+    for name, data in selected(request.config):
+        try:
+            config = validate_host_data(name, data, inventory)
+        except ConfigError as error:
+            pytest.exit(str(error), returncode=4)
+        found[name] = Target(name, connect(name, data), config)
+    with ThreadPoolExecutor(max_workers=16) as pool:
+        for warmed in [pool.submit(target.warm_up) for target in found.values()]:
+            try:
+                warmed.result()
+            except Exception:  # noqa: BLE001 - a host that cannot be read fails its own checks, with its own words
+                pass
+    return found
+
+
+@pytest.fixture(scope="session")
+def target(request, targets) -> Target:
+    return targets[request.param]

@@ -1,0 +1,54 @@
+"""Helpers every operation module uses: shell quoting, one remote script per operation,
+change triggers that keep `--dry` honest, and facts whose output stays out of `-vvv`."""
+
+from __future__ import annotations
+
+import shlex
+from collections.abc import Iterable, Sequence
+from contextlib import contextmanager
+
+from pyinfra import state
+from pyinfra.api import StringCommand
+
+# Shell: the HTTP status code of a URL (000 when nothing answers within 5 s).
+HTTP_STATUS = "curl -s -o /dev/null -m 5 -w '%{http_code}'"
+
+
+def q(value: object) -> str:
+    return shlex.quote(str(value))
+
+
+def changed(ops: Iterable) -> bool:
+    """Whether any of these earlier operations changed (or, before execution, will change).
+
+    Unlike `_if=op.did_change`, which pyinfra ignores while planning, this keeps `--dry`
+    honest: a restart shows in the plan only when its trigger does.
+    """
+    return any(op.did_change() if op.is_complete() else op.will_change for op in ops)
+
+
+def script(lines: Sequence[str]) -> StringCommand:
+    """One remote command for many steps: one round trip, stops at the first failure."""
+    return StringCommand("set -e\n" + "\n".join(lines))
+
+
+_hidden_fact_output = 0
+
+
+@contextmanager
+def fact_output_hidden(hide: bool = True):
+    """Keep a fact's output out of `-vvv` (digests of files that hold secrets)."""
+    global _hidden_fact_output
+    if not hide:
+        yield
+        return
+    if _hidden_fact_output == 0:
+        fact_output_hidden.saved = state.print_fact_output
+        state.print_fact_output = False
+    _hidden_fact_output += 1
+    try:
+        yield
+    finally:
+        _hidden_fact_output -= 1
+        if _hidden_fact_output == 0:
+            state.print_fact_output = fact_output_hidden.saved

@@ -1,0 +1,43 @@
+"""systemd: a unit enabled and running, restarted only when something it reads changed."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from pyinfra import host
+from pyinfra.api import FactBase, operation
+
+from labhub.ops.shell import changed, q, script
+
+
+class ServiceState(FactBase):
+    def command(self, unit: str) -> str:
+        return (
+            f"printf '%s\\n' \"$(systemctl is-enabled {q(unit)} 2>/dev/null)\" "
+            f"\"$(systemctl is-active {q(unit)} 2>/dev/null)\""
+        )
+
+    def process(self, output):
+        lines = [line.strip() for line in output] + ["", ""]
+        return {"enabled": lines[0], "active": lines[1]}
+
+
+@operation()
+def service(unit: str, running: bool = True, enabled: bool = True, restart_when: Sequence = ()):
+    """A systemd unit enabled and running; restarted only when a trigger operation changed."""
+    now = host.get_fact(ServiceState, unit=unit)
+    if enabled and now["enabled"] != "enabled":
+        yield f"systemctl enable {q(unit)}"
+    # "activating" (e.g. dockerd just after boot) is on its way to running: starting it
+    # would change nothing, but a restart may still be due.
+    started = now["active"] in ("active", "activating", "reloading")
+    action = "restart" if started and changed(restart_when) else None if started else "start"
+    if running and action:
+        # A deliberate (re)start clears systemd's start rate limit, which a few converges in
+        # a minute would otherwise hit; on failure the unit's status says why.
+        yield script(
+            [
+                f"systemctl reset-failed {q(unit)} 2>/dev/null || true",
+                f"if ! systemctl {action} {q(unit)}; then systemctl status --no-pager --lines 20 {q(unit)} >&2; exit 1; fi",
+            ]
+        )

@@ -1,1 +1,0 @@
-"""Host checks (testinfra): the same ones a sysadmin runs against a real lab server."""
