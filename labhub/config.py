@@ -586,11 +586,37 @@ class DriftSchedule(Model):
         return days
 
 
+class Apt(Model):
+    """How package steps ride through a busy or broken package manager."""
+
+    lock_timeout: int = Field(
+        600,
+        description="seconds a package step waits for the dpkg lock (unattended-upgrades and cloud-init hold it for "
+        "minutes after a fresh server boots; so does a deploy cut off a moment ago) before it fails, naming the holder",
+    )
+    retries: int = Field(3, description="times `apt-get update` and downloads are tried again while a package source is unreachable (5, 10, 15 s apart)")
+
+    @field_validator("lock_timeout")
+    @classmethod
+    def _timeout(cls, seconds: int) -> int:
+        if not 0 <= seconds <= 86400:
+            raise ValueError("must be 0-86400 seconds")
+        return seconds
+
+    @field_validator("retries")
+    @classmethod
+    def _retries(cls, retries: int) -> int:
+        if not 0 <= retries <= 10:
+            raise ValueError("must be 0-10")
+        return retries
+
+
 class LabHost(Model):
     """Everything one lab server's data can say."""
 
     admins: list[Admin] = Field(default_factory=list, description="lab sysadmins: exactly these accounts are in the root-equivalent 'docker' group")
     users: list[HubUser] = Field(default_factory=list, description="lab members; a 'jupyter-*' account no longer listed is locked, never deleted")
+    apt: Apt = Field(default_factory=Apt, description="how package steps wait for the dpkg lock and retry unreachable sources")
     docker: DockerEngine = Field(default_factory=DockerEngine, description="Docker Engine source and daemon.json")
     shares: list[Share] = Field(default_factory=list, description="CIFS shares in /etc/fstab, mounted; a share removed from data is unmounted and its files removed")
     mount_shares: bool = Field(

@@ -15,9 +15,10 @@ CA_DIRECTORY = "/usr/local/share/ca-certificates/labhub"
 
 @deploy("CA certificates")
 def extra():
-    wanted = certificates(host_config(host).extra_ca_certificates)
+    config = host_config(host)
+    wanted = certificates(config.extra_ca_certificates)
     if wanted:
-        apt.packages(name="ca-certificates", install=["ca-certificates"])
+        apt.packages(name="ca-certificates", install=["ca-certificates"], settings=config.apt)
     installed = files.managed(
         name="Extra CA certificates",
         directories=[files.ManagedDirectory(CA_DIRECTORY)] if wanted else [],

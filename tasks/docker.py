@@ -66,7 +66,8 @@ def pinned(packages: tuple[str, ...], version: str | None) -> list[str]:
 
 @deploy("Docker engine")
 def engine():
-    docker = host_config(host).docker
+    config = host_config(host)
+    docker = config.docker
     os_release = host.get_fact(OsRelease)
     check_supported(os_release, docker)
 
@@ -75,11 +76,12 @@ def engine():
             name="Docker packages from the distribution",
             install=DISTRO_PACKAGES[os_release["id"], os_release["version_id"]],
             remove=DOCKER_CE_PACKAGES,
+            settings=config.apt,
         )
         files.managed(name="No Docker apt source", absent=(APT_SOURCE, KEYRING))
     else:
         repo = repository(docker, os_release)
-        apt.packages(name="Tools to fetch and check the signing key", install=KEY_TOOLS)
+        apt.packages(name="Tools to fetch and check the signing key", install=KEY_TOOLS, settings=config.apt)
         apt.signing_key(
             name="Docker's signing key, fingerprint checked",
             url=repo["key_url"],
@@ -95,6 +97,7 @@ def engine():
             install=pinned(DOCKER_CE_PACKAGES, docker.version),
             remove=CONFLICTING_PACKAGES,
             refresh_when=[source],
+            settings=config.apt,
         )
 
     daemon_json = files.managed(

@@ -52,7 +52,8 @@ def lab_secrets() -> str:
 
 @deploy("Drift check")
 def nightly():
-    drift = host_config(host).drift
+    config = host_config(host)
+    drift = config.drift
     if not drift.enabled:
         return
     root = drift.checkout
@@ -60,7 +61,7 @@ def nightly():
     copied = {**project_files(), inventory: local_path(drift.inventory).read_bytes()}
     directories = sorted({str(Path(name).parent) for name in copied} - {"."})
 
-    apt.packages(name="python3-venv", install=["python3-venv"])
+    apt.packages(name="python3-venv", install=["python3-venv"], settings=config.apt)
     files.managed(
         name="The project on the control host",
         directories=[files.ManagedDirectory(root, mode=0o700), *[files.ManagedDirectory(f"{root}/{d}") for d in directories]],

@@ -147,7 +147,7 @@ def stack():
         return
     stack = plan(config)
 
-    apt.packages(name="curl (the stack's health checks)", install=["curl"])
+    apt.packages(name="curl (the stack's health checks)", install=["curl"], settings=config.apt)
     images.load_archives(
         name="Image archives loaded",
         archives=[images.ImageArchive(str(local_path(p)), archive_images(*file_identity(p))) for p in config.image_archives],

@@ -68,7 +68,7 @@ def cifs():
     config = host_config(host)
     shares = config.shares
     if shares:
-        apt.packages(name="cifs-utils", install=["cifs-utils"])
+        apt.packages(name="cifs-utils", install=["cifs-utils"], settings=config.apt)
         files.managed(
             name="Credentials files and mount points",
             directories=[

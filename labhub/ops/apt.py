@@ -1,16 +1,92 @@
-"""apt: packages installed and removed from one `dpkg -l`, and an apt signing key trusted
+"""apt: packages installed and removed from one read of dpkg's state, riding through what a
+real server meets (a dpkg lock held by unattended-upgrades or by a deploy cut off a moment
+ago, a dpkg killed halfway, a package source briefly away); and an apt signing key trusted
 only when its fingerprint is the pinned one."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
-from pyinfra import host
+from pyinfra import host, logger
 from pyinfra.api import FactBase, operation
-from pyinfra.facts.apt import noninteractive_apt
-from pyinfra.facts.deb import DebPackages
 
+from labhub.config import Apt
 from labhub.ops.shell import changed, q, script
+
+# Shell: "PID (command)" of a process holding dpkg's lock, if any (read from /proc/locks,
+# where fcntl locks show with the inode of the file they lock).
+DPKG_LOCK_HOLDER = (
+    "dpkg_lock_holder() { for lock in /var/lib/dpkg/lock-frontend /var/lib/dpkg/lock; do "
+    "inode=$(stat -c %i \"$lock\" 2>/dev/null) || continue; "
+    "for pid in $(awk -v inode=\"$inode\" '{n=split($6,f,\":\"); if (f[n]==inode) print $5}' /proc/locks); do "
+    "echo \"$pid ($(cat /proc/$pid/comm 2>/dev/null || echo ended))\"; done; done | head -n 1; }"
+)
+
+
+class PackageState(FactBase):
+    """Installed packages (name -> versions); whether dpkg was interrupted (its journal in
+    /var/lib/dpkg/updates is not empty, or `dpkg --audit` names packages left half-done); and
+    who holds the dpkg lock right now."""
+
+    def command(self) -> str:
+        return (
+            "dpkg-query -W -f='${db:Status-Abbrev} ${Package} ${Version}\\n' 2>/dev/null | awk '$1 ~ /^[ih]i/ {print \"P \" $2 \" \" $3}'; "
+            "[ -n \"$(ls -A /var/lib/dpkg/updates 2>/dev/null)\" ] && echo 'I its journal holds unfinished work'; "
+            "dpkg --audit 2>/dev/null | grep -q . && echo 'I packages are left half-installed'; "
+            f"{DPKG_LOCK_HOLDER}; holder=$(dpkg_lock_holder); [ -n \"$holder\" ] && echo \"L $holder\"; true"
+        )
+
+    @staticmethod
+    def default():
+        return {"installed": {}, "interrupted": [], "lock_holder": None}
+
+    def process(self, output):
+        found = self.default()
+        for line in output:
+            kind, _, rest = line.strip().partition(" ")
+            if kind == "P" and " " in rest:
+                name, version = rest.split(" ", 1)
+                found["installed"].setdefault(name, set()).add(version)
+            elif kind == "I":
+                found["interrupted"].append(rest)
+            elif kind == "L":
+                found["lock_holder"] = rest
+        return found
+
+
+def _apt_get(settings: Apt) -> str:
+    return (
+        f"apt-get -y -q -o DPkg::Lock::Timeout={settings.lock_timeout} -o Acquire::Retries={settings.retries} "
+        "-o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold"
+    )
+
+
+def _prelude(settings: Apt) -> list[str]:
+    """Shell: wait (bounded) until no one holds the dpkg lock, saying who does."""
+    timeout = settings.lock_timeout
+    return [
+        "export DEBIAN_FRONTEND=noninteractive",
+        DPKG_LOCK_HOLDER,
+        f"deadline=$(( $(date +%s) + {timeout} )); said=",
+        "while holder=$(dpkg_lock_holder); [ -n \"$holder\" ]; do "
+        f"[ -n \"$said\" ] || {{ echo \"waiting up to {timeout} s for the dpkg lock, held by $holder\" >&2; said=1; }}; "
+        f"if [ $(date +%s) -ge $deadline ]; then echo \"the dpkg lock is still held by $holder after {timeout} s "
+        "(apt.lock_timeout); nothing was installed: wait for it to finish, or stop it, and run again\" >&2; exit 1; fi; "
+        "sleep 2; done",
+    ]
+
+
+def _update(settings: Apt) -> str:
+    """Shell: `apt-get update`, tried again while a source fails (apt-get says so and may
+    still exit 0); when one stays unreachable, its own lines name it."""
+    return (
+        f"tries=0; while :; do out=$({_apt_get(settings)} update 2>&1) && "
+        "! printf '%s\\n' \"$out\" | grep -qE '^(W|E): (Failed to fetch|Some index files failed|The repository)' && break; "
+        f"tries=$((tries + 1)); if [ $tries -gt {settings.retries} ]; then "
+        "printf '%s\\n' \"$out\" | grep -E '^(W|E):' >&2; "
+        f"echo \"apt-get update: a package source stayed unreachable after {settings.retries + 1} tries (named above); nothing was installed\" >&2; "
+        "exit 1; fi; sleep $((tries * 5)); done"
+    )
 
 
 # Primary-key fingerprints of an OpenPGP key file, read without touching any keyring.
@@ -38,23 +114,38 @@ class KeyFingerprints(FactBase):
 
 
 @operation()
-def packages(install: Sequence[str] = (), remove: Sequence[str] = (), refresh_when: Sequence = ()):
-    """Install and remove apt packages from one `dpkg -l`; `apt-get update` runs only when
-    something must be installed or a source in `refresh_when` changed."""
-    installed = host.get_fact(DebPackages)
+def packages(install: Sequence[str] = (), remove: Sequence[str] = (), refresh_when: Sequence = (), settings: Apt = Apt()):
+    """Install and remove apt packages from one read of dpkg's state. `apt-get update` runs
+    only when something must be installed or a source in `refresh_when` changed. Before any
+    of it: a dpkg that was interrupted is repaired (`dpkg --configure -a`, then apt-get's
+    own fix-up), and a held dpkg lock is waited for, up to settings.lock_timeout."""
+    now = host.get_fact(PackageState)
+    installed = now["installed"]
 
     def missing(spec: str) -> bool:
         name, _, version = spec.partition("=")
         return name not in installed or bool(version and version not in installed[name])
 
+    steps = []
+    if now["interrupted"]:
+        host.log(f"dpkg was interrupted ({'; '.join(now['interrupted'])}): repairing it with `dpkg --configure -a` first", logger.warning)
+        steps += [
+            "echo 'dpkg was interrupted: running dpkg --configure -a' >&2",
+            "dpkg --force-confdef --force-confold --configure -a",
+            f"{_apt_get(settings)} --fix-broken install",
+        ]
     to_remove = [name for name in remove if name in installed]
     to_install = [spec for spec in install if missing(spec)]
     if to_remove:
-        yield noninteractive_apt("remove " + " ".join(to_remove))
+        steps.append(f"{_apt_get(settings)} remove {' '.join(q(name) for name in to_remove)}")
     if to_install or changed(refresh_when):
-        yield noninteractive_apt("update")
+        steps.append(_update(settings))
     if to_install:
-        yield noninteractive_apt("install --allow-downgrades " + " ".join(to_install))
+        steps.append(f"{_apt_get(settings)} install --allow-downgrades {' '.join(q(spec) for spec in to_install)}")
+    if steps:
+        if now["lock_holder"]:
+            host.log(f"the dpkg lock is held by {now['lock_holder']}: waiting for it, up to {settings.lock_timeout} s", logger.warning)
+        yield script([*_prelude(settings), *steps])
 
 
 @operation()
