@@ -2,29 +2,32 @@
 for Docker) provisioned by the real deploy, JupyterHub included, so you can see the tool
 work without a server.
 
+    make sandbox                    # = python -m tests.sandbox up (after scripts/setup)
     python -m tests.sandbox up      # build the images (first time ~5 min), start, provision
     python -m tests.sandbox down    # remove it
 
 The hub's images are built locally from Debian packages and loaded from archives (as an
-offline site would), so the sandbox needs no image registry. Afterwards
+offline site would), so the sandbox needs no image registry. Its SSH and hub ports on the
+loopback are chosen once and kept: after the container (or this machine) restarts, `up`
+starts it again and re-runs the deploy, and the printed URL stays right. Afterwards
 `pyinfra inventories/sandbox.py deploy.py` re-runs the deploy (and changes nothing),
-`pytest labhub/checks --inventory inventories/sandbox.py` verifies it, and the hub answers on
-the URL printed at the end. Its lab is group_data/sandbox.py.
+`pytest labhub/checks --inventory inventories/sandbox.py` verifies it. Its lab is
+group_data/sandbox.py.
 """
 
 from __future__ import annotations
 
 import json
 import sys
-
 from pathlib import Path
 
 from tests.harness import cli
 from tests.harness.engine import run, testhost_image
-from tests.harness.hosts import make_ssh_key, start_host
+from tests.harness.hosts import TestHost, _wait_for_ssh, free_port, make_ssh_key, start_host
 from tests.harness.images import build_all
 
 STATE = cli.REPO / ".sandbox"
+CONNECTION = STATE / "connection.json"
 CONTAINER = "labhub-sandbox"
 
 
@@ -43,16 +46,37 @@ def hub_data() -> dict:
     }
 
 
-def up() -> None:
-    image = testhost_image()
+def container_state() -> str | None:
+    """'running', 'exited', ... or None when there is no sandbox container."""
+    inspect = run("docker", "inspect", "--format", "{{.State.Status}}", CONTAINER, check=False)
+    return inspect.stdout.strip() if inspect.returncode == 0 else None
+
+
+def started() -> tuple[TestHost, int]:
+    """The sandbox host, started if it was stopped, or created on ports kept from now on."""
     key = make_ssh_key(STATE)
+    state = container_state()
+    if state is not None and CONNECTION.exists():
+        connection = json.loads(CONNECTION.read_text())
+        host = TestHost("sandbox", CONTAINER, connection["ssh_port"], key)
+        if state != "running":
+            print(f"starting the existing {CONTAINER} again ...", flush=True)
+            run("docker", "start", CONTAINER)
+        _wait_for_ssh(host)
+        return host, int(connection["hub"]["public_url"].rsplit(":", 1)[1].strip("/"))
+    image = testhost_image()
+    ssh_port, hub_port = free_port(), free_port()
+    print(f"starting {CONTAINER} from {image} ...", flush=True)
+    host = start_host("sandbox", image, key, extra_args=("-p", f"127.0.0.1:{hub_port}:8000"), container=CONTAINER, ssh_port=ssh_port)
+    return host, hub_port
+
+
+def up() -> None:
     print("building the hub's images (cached after the first time) ...", flush=True)
     host_data = hub_data()
-    print(f"starting {CONTAINER} from {image} ...", flush=True)
-    host = start_host("sandbox", image, key, extra_args=("-p", "127.0.0.1::8000"), container=CONTAINER)
-    hub_port = int(run("docker", "port", CONTAINER, "8000/tcp").stdout.split()[0].rsplit(":", 1)[1])
+    host, hub_port = started()
     host_data["hub"]["public_url"] = f"http://127.0.0.1:{hub_port}/"
-    (STATE / "connection.json").write_text(json.dumps({**host.connection_data(), **host_data}, indent=2) + "\n")
+    CONNECTION.write_text(json.dumps({**host.connection_data(), **host_data}, indent=2) + "\n")
     print("provisioning: pyinfra -y inventories/sandbox.py deploy.py", flush=True)
     deploy = cli.pyinfra("inventories/sandbox.py", "-y", "deploy.py")
     print(deploy.stderr[-3000:])
@@ -63,14 +87,15 @@ def up() -> None:
         f"carol: the first login sets the password. Then try:\n"
         f"  .venv/bin/pyinfra inventories/sandbox.py deploy.py        # no changes\n"
         f"  .venv/bin/pytest labhub/checks --inventory inventories/sandbox.py\n"
+        f"  ./drift-check inventories/sandbox.py\n"
         f"  ssh -i .sandbox/id_ed25519 -p {host.ssh_port} root@127.0.0.1\n"
-        f"  .venv/bin/python -m tests.sandbox down"
+        f"  make sandbox-down"
     )
 
 
 def down() -> None:
     run("docker", "rm", "-f", "-v", CONTAINER, check=False)
-    (STATE / "connection.json").unlink(missing_ok=True)
+    CONNECTION.unlink(missing_ok=True)
     print(f"removed {CONTAINER}")
 
 

@@ -194,6 +194,25 @@ def test_an_image_the_registry_has_but_the_engine_lost_is_pulled_again(hub_lab):
     assert hub_lab.docker(f"image inspect --format '{{{{.Id}}}}' {image}").startswith("sha256:")
 
 
+def test_after_a_reboot_the_hub_answers_without_a_deploy_and_servers_show_stopped(hub_lab, alice):
+    assert hub_lab.docker("inspect --format '{{.State.Status}}' jupyter-alice") == "running"
+    hub_lab.reboot()
+    deadline = time.monotonic() + 180
+    while alice.request("GET", "/hub/health")[0] != 200:
+        assert time.monotonic() < deadline, "the hub did not come back after the reboot"
+        time.sleep(2)
+    assert alice.whoami() == "alice", "still logged in"
+    deadline = time.monotonic() + 60
+    while json.loads(alice.api("GET", "/hub/api/users/alice")[1]).get("servers"):  # the hub finds it gone
+        assert time.monotonic() < deadline, "alice's server is still shown as running after the reboot"
+        time.sleep(2)
+    assert "jupyter-alice" not in hub_lab.docker("ps --format '{{.Names}}'").split()
+    alice.server = alice.start_server("alice")
+    assert alice.read("alice", "home/jupyter-alice/notes.txt") == (200, "in my home")
+    assert HubUser(hub_lab.url).login("bob", "bob-first-login-8"), "passwords survived"
+    assert cli.changed_operations(cli.converge(hub_lab.inventory)) == {}, "nothing for the deploy to do"
+
+
 def test_the_host_checks_pass_on_the_hub_host(hub_lab, alice):
     checks = cli.host_checks(hub_lab.inventory)
     assert checks.returncode == 0, checks.explain()

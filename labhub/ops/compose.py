@@ -107,6 +107,10 @@ def up(
         yield script(
             [
                 f"cd {q(directory)}",
+                # A deploy cut off during `up` leaves it running on the host (building the hub's
+                # image, say): wait for it rather than race it. ([d]: not this script itself.)
+                f"deadline=$(( $(date +%s) + {wait_seconds} ))",
+                "while pgrep -f '[d]ocker-compose compose up' >/dev/null; do [ $(date +%s) -lt $deadline ] || break; sleep 2; done",
                 "if ! docker compose up --detach --remove-orphans --quiet-pull; then "
                 "docker compose logs --no-color --tail 30 >&2; exit 1; fi",
             ]

@@ -99,13 +99,22 @@ def _wait_for_ssh(host: TestHost, timeout: float = 90) -> None:
         time.sleep(0.5)
 
 
-def start_host(name: str, image: str, key: Path, extra_args: tuple[str, ...] = (), container: str | None = None) -> TestHost:
+def free_port() -> int:
+    """A loopback port nothing listens on now (for a port that must survive a restart)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def start_host(name: str, image: str, key: Path, extra_args: tuple[str, ...] = (), container: str | None = None,
+               ssh_port: int | None = None) -> TestHost:
+    """`ssh_port`: a fixed loopback port (kept when the container restarts); none: any."""
     container = container or f"labhub-test-{os.getpid()}-{name}"
     run("docker", "rm", "-f", "-v", container, check=False)
     run(
         "docker", "run", "-d", "--name", container, "--hostname", name,
         "--label", "labhub-test=1", *SYSTEMD_CONTAINER_ARGS,
-        "-v", "/var/lib/docker", "-p", "127.0.0.1::22", *extra_args, image, "/sbin/init",
+        "-v", "/var/lib/docker", "-p", f"127.0.0.1:{ssh_port or ''}:22", *extra_args, image, "/sbin/init",
     )
     host = TestHost(name, container, _published_port(container), key)
     public_key = key.with_suffix(".pub").read_text()

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from tests.harness import cli
 from tests.harness.engine import run
-from tests.harness.hosts import TestHost, remove_host, start_host, write_inventory
+from tests.harness.hosts import TestHost, _wait_for_ssh, free_port, remove_host, start_host, write_inventory
 from tests.harness.images import build_all
 from tests.harness.lab import write_secrets
 
@@ -33,6 +33,18 @@ class HubLab:
 
     def docker(self, command: str, check: bool = True) -> str:
         return self.host.exec(f"docker {command}", check=check).stdout.strip()
+
+    def reboot(self) -> None:
+        """`systemctl reboot` inside, then the machine powered on again (its loopback ports are
+        fixed, so the inventory and the hub's URL stay right): /run is empty, dockerd and the
+        stack come back by themselves, as on a real server."""
+        self.host.exec("systemctl reboot", check=False)
+        deadline = time.monotonic() + 60
+        while run("docker", "inspect", "--format", "{{.State.Running}}", self.host.container).stdout.strip() == "true":
+            assert time.monotonic() < deadline, "the test host did not go down"
+            time.sleep(0.5)
+        run("docker", "start", self.host.container)
+        _wait_for_ssh(self.host)
 
 
 def hub_data() -> dict:
@@ -72,9 +84,11 @@ mountpoint -q /mnt/analysis || mount --bind /srv/fileserver/analysis /mnt/analys
 @contextlib.contextmanager
 def converged_hub(workdir: Path, image: str, key: Path) -> Iterator[HubLab]:
     data = hub_data()
-    host = start_host("hubhost", image, key, extra_args=("-p", "127.0.0.1::8000"))
+    port, ssh_port = free_port(), free_port()  # fixed: both survive a reboot of the host
+    while ssh_port == port:
+        ssh_port = free_port()
+    host = start_host("hubhost", image, key, extra_args=("-p", f"127.0.0.1:{port}:8000"), ssh_port=ssh_port)
     try:
-        port = int(run("docker", "port", host.container, "8000/tcp").stdout.split()[0].rsplit(":", 1)[1])
         inventory = write_inventory(workdir / "hub_hosts.py", [(host, data)])
         write_secrets(inventory, SHARE_CREDENTIALS)
         started = time.monotonic()

@@ -16,14 +16,13 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import shutil
-import socket
 import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 from tests.harness.engine import CACHE, DEBIAN_MIRROR, run
-from tests.harness.hosts import SSH_OPTIONS, loopback_ssh, make_ssh_key
+from tests.harness.hosts import SSH_OPTIONS, free_port, loopback_ssh, make_ssh_key
 
 VM_PACKAGES = (
     "linux-image-amd64", "systemd-sysv", "udev", "dbus", "kmod", "openssh-server", "iproute2",
@@ -53,7 +52,7 @@ class VM:
         self.overlay = workdir / "disk.qcow2"
         self.console = workdir / "console.log"
         self.process: subprocess.Popen | None = None
-        self.ssh_port = _free_port()
+        self.ssh_port = free_port()
         run("qemu-img", "create", "-q", "-f", "qcow2", "-b", str(image["disk"]), "-F", "raw", str(self.overlay))
 
     def start(self, timeout: float = 400) -> None:
@@ -108,12 +107,6 @@ class VM:
                 self.process.wait(20)
             if self.process.poll() is None:
                 self.process.kill()
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def vm_image() -> dict[str, Path]:
