@@ -685,9 +685,9 @@ class LabHost(Model):
         groups = {"root", "users"} | {a.name for a in self.admins} | {u.group for u in self.users}
         for index, share in enumerate(self.shares):
             if isinstance(share.uid, str) and share.uid not in accounts:
-                raise ValueError(f"shares[{index}].uid: '{share.uid}' is not an account this host has (known: {', '.join(sorted(accounts))})")
+                raise ValueError(f"shares[{index}].uid: '{share.uid}' is not an account this host has (known: {_some(accounts)})")
             if isinstance(share.gid, str) and share.gid not in groups:
-                raise ValueError(f"shares[{index}].gid: '{share.gid}' is not a group this host has (known: {', '.join(sorted(groups))})")
+                raise ValueError(f"shares[{index}].gid: '{share.gid}' is not a group this host has (known: {_some(groups)})")
         return self
 
     @model_validator(mode="after")
@@ -697,6 +697,13 @@ class LabHost(Model):
             if user.uid in admin_uids:
                 raise ValueError(f"UID {user.uid} is used by admin '{admin_uids[user.uid]}' and user '{user.name}'")
         return self
+
+
+def _some(names: set[str], shown: int = 8) -> str:
+    """A few of many names for an error message (a lab of 500 members is not listed whole)."""
+    ordered = sorted(names)
+    more = f" and {len(ordered) - shown} more" if len(ordered) > shown else ""
+    return ", ".join(ordered[:shown]) + more
 
 
 def _check_unique(field: str, names: list[str], uids: list[int | None]) -> None:

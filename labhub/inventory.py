@@ -119,7 +119,9 @@ def _unknown_key_hint(loc: tuple[Any, ...]) -> str:
     if len(loc) == 1:  # at the top level, pyinfra's keys sit beside ours
         ours = difflib.get_close_matches(key, known, n=1, cutoff=0.45)
         theirs = difflib.get_close_matches(key, sorted(pyinfra_data_keys()), n=1, cutoff=0.8)
-        score = lambda k: difflib.SequenceMatcher(None, key, k).ratio()  # noqa: E731
+        def score(candidate: str) -> float:
+            return difflib.SequenceMatcher(None, key, candidate).ratio()
+
         if theirs and (not ours or score(theirs[0]) > score(ours[0])):
             return f"did you mean pyinfra's connection key '{theirs[0]}'? (or one of labhub's: {', '.join(sorted(known))})"
     guess = _closest(key, known)

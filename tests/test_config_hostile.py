@@ -182,3 +182,10 @@ def test_an_image_context_without_the_trust_step_is_refused(tmp_path, monkeypatc
     message = problems({"hub": {"images": [{"name": "r", "context": "r-lang"}]}})
     assert "hub.images[0].context" in message and f"has no line '{model.CA_TRUST_MARKER}'" in message
     assert "add it after 'FROM' and 'USER root'" in message
+
+
+def test_a_list_of_known_names_in_an_error_is_cut_short(share_password):
+    users = [f"student{n:03d}" for n in range(500)]
+    message = problems({"users": users, "shares": [{**SHARE, "uid": "jupyter-alice"}]})
+    assert "'jupyter-alice' is not an account this host has" in message and "and 493 more" in message
+    assert len(message) < 500, "500 members are not listed"
