@@ -3,6 +3,7 @@ meaning. `python -m labhub.reference > docs/configuration.md`; a quick test chec
 
 from __future__ import annotations
 
+import inspect
 from typing import Any, Literal, get_args, get_origin
 
 from pydantic import BaseModel
@@ -34,7 +35,7 @@ def reference() -> str:
     ]
     models: list[type[BaseModel]] = [LabHost]  # nested models are appended as they are met
     for model in models:
-        lines += [f"## `{model.__name__}`", "", (model.__doc__ or "").strip(), "", "| key | type | default | meaning |", "|---|---|---|---|"]
+        lines += [f"## `{model.__name__}`", "", inspect.cleandoc(model.__doc__ or ""), "", "| key | type | default | meaning |", "|---|---|---|---|"]
         for name, field in model.model_fields.items():
             annotation = field.annotation
             nested = [a for a in (getattr(annotation, "__args__", ()) or (annotation,)) if isinstance(a, type) and issubclass(a, BaseModel)]
