@@ -90,7 +90,7 @@ APT_WORD = re.compile(r"[A-Za-z0-9.+:~_/-]+")
 ONE_LINE = re.compile(r"[^\x00-\x1f\x7f]+")
 BUILD_ARG = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 # The line an image's Dockerfile carries where labhub injects the step that trusts the extra CA
-# certificates (files/images/trust-extra-cas.dockerfile), as root: one copy for every image.
+# certificates (files/ca-trust.dockerfile), as root: one copy for every image.
 CA_TRUST_MARKER = "# labhub: trust the extra CA certificates here"
 
 # Groups that make an account root-equivalent or let it read the system's secrets: a lab
@@ -118,16 +118,15 @@ def check_unix_name(name: str, max_length: int, what: str) -> str:
     return name
 
 
-def check_plain_path(path: str) -> str:
+def is_plain_path(path: str) -> bool:
     """A normalised absolute path of plain characters: nothing a shell or a unit file misreads."""
-    if not re.fullmatch(r"/[A-Za-z0-9._/-]+", path) or posixpath.normpath(path) != path:
-        raise ValueError("must be a normalised absolute path of letters, digits, '.', '_', '-', '/' (no spaces, quotes or '..')")
-    return path
+    return bool(re.fullmatch(r"/[A-Za-z0-9._/-]+", path)) and posixpath.normpath(path) == path
 
 
 def check_own_path(path: str) -> str:
     """A normalised absolute path of plain characters that is not a system directory."""
-    check_plain_path(path)
+    if not is_plain_path(path):
+        raise ValueError("must be a normalised absolute path of letters, digits, '.', '_', '-', '/' (no spaces, quotes or '..')")
     if path in SYSTEM_PATHS:
         raise ValueError(f"{path} is a system directory: using it would hide the system; use e.g. /mnt/<name> or /opt/<name>")
     return path
@@ -208,7 +207,7 @@ class HubUser(Model):
     @field_validator("shell")
     @classmethod
     def _shell(cls, shell: str) -> str:
-        if not re.fullmatch(r"/[A-Za-z0-9._/-]+", shell) or posixpath.normpath(shell) != shell:
+        if not is_plain_path(shell):
             raise ValueError("a shell must be a plain absolute path such as /bin/bash (no spaces, quotes or shell characters)")
         return shell
 

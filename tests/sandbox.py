@@ -23,7 +23,7 @@ from pathlib import Path
 
 from tests.harness import cli
 from tests.harness.engine import run, testhost_image
-from tests.harness.hosts import TestHost, _wait_for_ssh, free_port, make_ssh_key, start_host
+from tests.harness.hosts import TestHost, wait_for_ssh, free_port, make_ssh_key, start_host
 from tests.harness.images import build_all
 
 STATE = cli.REPO / ".sandbox"
@@ -62,7 +62,7 @@ def started() -> tuple[TestHost, int]:
         if state != "running":
             print(f"starting the existing {CONTAINER} again ...", flush=True)
             run("docker", "start", CONTAINER)
-        _wait_for_ssh(host)
+        wait_for_ssh(host)
         return host, int(connection["hub"]["public_url"].rsplit(":", 1)[1].strip("/"))
     image = testhost_image()
     ssh_port, hub_port = free_port(), free_port()

@@ -46,7 +46,6 @@ class Accounts(FactBase):
         return {"users": users, "groups": groups, "homes": homes}
 
 
-
 @operation()
 def lab_accounts(admins: Sequence[Admin], users: Sequence[HubUser]):
     """Admin accounts, jupyter-* accounts and the docker group, from one read of the account

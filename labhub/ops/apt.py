@@ -112,7 +112,6 @@ class KeyFingerprints(FactBase):
         return [line.strip() for line in output if line.strip()]
 
 
-
 @operation()
 def packages(install: Sequence[str] = (), remove: Sequence[str] = (), refresh_when: Sequence = (), settings: Apt = Apt()):
     """Install and remove apt packages from one read of dpkg's state. `apt-get update` runs

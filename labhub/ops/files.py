@@ -57,7 +57,6 @@ class FileLines(FactBase):
         return output[1:] if output and output[0] == "%file" else None
 
 
-
 @dataclass(frozen=True)
 class ManagedFile:
     path: str

@@ -77,7 +77,7 @@ class TestHost:
     def start(self) -> None:
         run("docker", "start", self.container)
         self.ssh_port = _published_port(self.container)
-        _wait_for_ssh(self)
+        wait_for_ssh(self)
 
 
 def _published_port(container: str) -> int:
@@ -85,7 +85,7 @@ def _published_port(container: str) -> int:
     return int(mapping.rsplit(":", 1)[1])
 
 
-def _wait_for_ssh(host: TestHost, timeout: float = 90) -> None:
+def wait_for_ssh(host: TestHost, timeout: float = 90) -> None:
     deadline = time.monotonic() + timeout
     while True:
         with contextlib.suppress(OSError):
@@ -125,7 +125,7 @@ def start_host(name: str, image: str, key: Path, extra_args: tuple[str, ...] = (
             raise RuntimeError(f"test host {name} did not start")
         time.sleep(0.2)
     host.exec("install -d -m 700 /root/.ssh && cat > /root/.ssh/authorized_keys && chmod 600 /root/.ssh/authorized_keys", input=public_key)
-    _wait_for_ssh(host)
+    wait_for_ssh(host)
     return host
 
 

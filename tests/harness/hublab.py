@@ -15,7 +15,7 @@ from pathlib import Path
 
 from tests.harness import cli
 from tests.harness.engine import run
-from tests.harness.hosts import TestHost, _wait_for_ssh, free_port, remove_host, start_host, write_inventory
+from tests.harness.hosts import TestHost, wait_for_ssh, free_port, remove_host, start_host, write_inventory
 from tests.harness.images import build_all
 from tests.harness.lab import write_secrets
 
@@ -44,7 +44,7 @@ class HubLab:
             assert time.monotonic() < deadline, "the test host did not go down"
             time.sleep(0.5)
         run("docker", "start", self.host.container)
-        _wait_for_ssh(self.host)
+        wait_for_ssh(self.host)
 
 
 def hub_data() -> dict:
