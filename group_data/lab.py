@@ -47,3 +47,7 @@ hub = {
 
 # A TLS-inspecting proxy at your institute? Its CA, trusted on the server and in image builds:
 # extra_ca_certificates = ["files/ca/institute-proxy.crt"]
+
+# Nightly backups of the homes and the hub's state (restic; README: Backup and restore). The
+# repository password: LABHUB_BACKUP_PASSWORD or [backup] in inventories/lab.secrets.toml.
+# backup = {"enabled": True, "repository": "/mnt/backup/labhub"}

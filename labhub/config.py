@@ -144,6 +144,12 @@ def check_url(url: str | None) -> str | None:
     return url
 
 
+def check_calendar(spec: str) -> str:
+    if not re.fullmatch(r"[A-Za-z0-9*:,./ ~-]+", spec):
+        raise ValueError("must be a systemd calendar expression such as '*-*-* 03:30:00' or 'daily'")
+    return spec
+
+
 class EntryError(ValueError):
     """A problem with one entry of a list: reported as `users[5]: ...`, naming that entry and
     never dumping the whole list."""
@@ -547,6 +553,94 @@ class Hub(Model):
         return images
 
 
+# Backups (tasks/backup.py): restic, which Debian and Ubuntu package. Its repository password
+# and any S3 keys live in this root-only directory on the host, never in a unit file.
+BACKUP_SECRETS_DIR = "/etc/labhub/backup"
+# A restic repository: a local path (e.g. on a mounted share of the file server), or
+# sftp:user@host:/path, or s3:https://host/bucket/path (restic's own spellings).
+BACKUP_REPOSITORY = re.compile(r"/[A-Za-z0-9._/-]+|sftp:[A-Za-z0-9._-]+@[A-Za-z0-9.-]+:/[A-Za-z0-9._/-]+|s3:https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?/[A-Za-z0-9._/-]+")
+RESTIC_SNAPSHOT_ID = re.compile(r"[0-9a-f]{8,64}")
+
+
+class BackupCredentials(Model):
+    """The repository's secrets. Never from host data: see labhub/secrets.py."""
+
+    password: SecretStr = Field(description="the restic repository password (encrypts the backups)")
+    aws_access_key_id: SecretStr | None = Field(None, description="S3 repositories: the access key")
+    aws_secret_access_key: SecretStr | None = Field(None, description="S3 repositories: the secret key")
+
+    @field_validator("password")
+    @classmethod
+    def _one_line(cls, secret: SecretStr) -> SecretStr:
+        if not secret.get_secret_value() or re.search(r"[\x00-\x1f\x7f]", secret.get_secret_value()):
+            raise ValueError("must be one non-empty line without control characters (not shown)")
+        return secret
+
+    @field_validator("aws_access_key_id", "aws_secret_access_key")
+    @classmethod
+    def _key(cls, secret: SecretStr | None) -> SecretStr | None:
+        # They are quoted in an env file that both systemd and the shell read.
+        if secret is not None and not re.fullmatch(r"[A-Za-z0-9/+=._-]+", secret.get_secret_value()):
+            raise ValueError("an S3 key must be letters, digits and / + = . _ - (not shown)")
+        return secret
+
+
+class Backup(Model):
+    """Nightly encrypted, deduplicated backups with restic: the jupyter-* homes, the hub's state
+    (its database, the authenticator's passwords and the generated secrets) and, optionally,
+    the registry's images. The same settings tell a fresh host where to restore from."""
+
+    enabled: bool = Field(False, description="back this host up on a schedule (a systemd timer, output in the journal)")
+    repository: str | None = Field(
+        None,
+        description="restic repository: a local path (e.g. '/mnt/backup/labhub', on a mounted share), "
+        "'sftp:user@host:/path' (root's SSH key and known_hosts on the host reach it) or 's3:https://host/bucket/path'",
+    )
+    on_calendar: str = Field("*-*-* 02:30:00", description="when it runs (systemd OnCalendar; a missed run is caught up at boot)")
+    keep_daily: int = Field(7, description="daily snapshots kept (restic forget --keep-daily)")
+    keep_weekly: int = Field(4, description="weekly snapshots kept")
+    keep_monthly: int = Field(6, description="monthly snapshots kept")
+    registry: bool = Field(False, description="also back up the registry's images (they can be rebuilt from files/images)")
+    max_age_hours: int = Field(36, description="the drift check reports the backup when its last success is older than this")
+    credentials: BackupCredentials | None = Field(
+        None, description="never from host data: LABHUB_BACKUP_PASSWORD (and _AWS_ACCESS_KEY_ID, _AWS_SECRET_ACCESS_KEY) or [backup] in the inventory's secrets file"
+    )
+
+    _on_calendar = field_validator("on_calendar")(check_calendar)
+
+    @field_validator("repository")
+    @classmethod
+    def _repository(cls, repository: str | None) -> str | None:
+        if repository is not None and (not BACKUP_REPOSITORY.fullmatch(repository) or ".." in repository.split("/")):
+            raise ValueError("must be a plain absolute path ('/mnt/backup/labhub'), 'sftp:user@host:/path' or 's3:https://host/bucket/path'")
+        return repository
+
+    @field_validator("keep_daily", "keep_weekly", "keep_monthly")
+    @classmethod
+    def _keep(cls, count: int) -> int:
+        if not 0 <= count <= 1000:
+            raise ValueError("must be 0-1000 snapshots")
+        return count
+
+    @field_validator("max_age_hours")
+    @classmethod
+    def _age(cls, hours: int) -> int:
+        if hours < 1:
+            raise ValueError("must be at least 1 hour")
+        return hours
+
+    @model_validator(mode="after")
+    def _keeps_something(self) -> Backup:
+        if self.enabled and not (self.keep_daily or self.keep_weekly or self.keep_monthly):
+            raise ValueError("keep_daily, keep_weekly and keep_monthly are all 0: every snapshot would be forgotten")
+        return self
+
+    @property
+    def is_s3(self) -> bool:
+        return bool(self.repository and self.repository.startswith("s3:"))
+
+
+
 class DriftSchedule(Model):
     """The nightly drift check, installed on this host when enabled: this host is then the
     control host that checks the inventory's hosts (itself included, via '@local')."""
@@ -570,12 +664,7 @@ class DriftSchedule(Model):
             raise ValueError(f"'{path}' is not an inventory file on this machine named of letters, digits, '.', '_', '-' and ending in .py")
         return path
 
-    @field_validator("on_calendar")
-    @classmethod
-    def _calendar(cls, spec: str) -> str:
-        if not re.fullmatch(r"[A-Za-z0-9*:,./ ~-]+", spec):
-            raise ValueError("must be a systemd calendar expression such as '*-*-* 03:30:00' or 'daily'")
-        return spec
+    _on_calendar = field_validator("on_calendar")(check_calendar)
 
     @field_validator("keep_days")
     @classmethod
@@ -623,6 +712,14 @@ class LabHost(Model):
     )
     hub: Hub = Field(default_factory=Hub, description="the JupyterHub + registry stack")
     drift: DriftSchedule = Field(default_factory=DriftSchedule, description="the nightly drift check, when this host is the control host")
+    backup: Backup = Field(default_factory=Backup, description="scheduled restic backups of the homes and the hub's state, and where a restore reads from")
+    restore: str | None = Field(
+        None,
+        description="restore the lab from backup.repository before the hub starts: 'latest' or a snapshot ID; once per host "
+        "(it is recorded in /var/lib/labhub/restored), and only onto a host without lab data unless restore_force. "
+        "One-off: pyinfra INVENTORY deploy.py --data restore=latest",
+    )
+    restore_force: bool = Field(False, description="restore even onto a host that holds lab data (it is overwritten: homes, hub database, secrets)")
     image_archives: list[str] = Field(
         default_factory=list,
         description="`docker save` archives on this machine (absolute, or relative to the repository), uploaded and loaded "
@@ -687,6 +784,32 @@ class LabHost(Model):
                 raise ValueError(f"shares[{index}].uid: '{share.uid}' is not an account this host has (known: {_some(accounts)})")
             if isinstance(share.gid, str) and share.gid not in groups:
                 raise ValueError(f"shares[{index}].gid: '{share.gid}' is not a group this host has (known: {_some(groups)})")
+        return self
+
+    @field_validator("restore", mode="before")
+    @classmethod
+    def _restore_from_cli(cls, spec: Any) -> Any:
+        # `--data restore=12345678`: pyinfra reads an all-digit snapshot ID as a number.
+        return f"{spec:08d}" if isinstance(spec, int) and not isinstance(spec, bool) else spec
+
+    @field_validator("restore")
+    @classmethod
+    def _restore(cls, spec: str | None) -> str | None:
+        if spec is not None and spec != "latest" and not RESTIC_SNAPSHOT_ID.fullmatch(spec):
+            raise ValueError("must be 'latest' or a restic snapshot ID (8 to 64 hexadecimal digits, as `restic snapshots` shows)")
+        return spec
+
+    @model_validator(mode="after")
+    def _backup_has_where_and_how(self) -> LabHost:
+        if not (self.backup.enabled or self.restore):
+            return self
+        why = "backup.enabled" if self.backup.enabled else f"restore = {self.restore!r}"
+        if self.backup.repository is None:
+            raise ValueError(f"backup.repository: {why} needs a repository, e.g. '/mnt/backup/labhub' or 's3:https://host/bucket/labhub'")
+        if self.backup.credentials is None:
+            raise ValueError(f"backup: {why} needs the repository password; set LABHUB_BACKUP_PASSWORD or [backup] password in the inventory's secrets file")
+        if self.backup.is_s3 and (self.backup.credentials.aws_access_key_id is None or self.backup.credentials.aws_secret_access_key is None):
+            raise ValueError("backup: an s3: repository needs LABHUB_BACKUP_AWS_ACCESS_KEY_ID and LABHUB_BACKUP_AWS_SECRET_ACCESS_KEY (or [backup] aws_access_key_id, aws_secret_access_key in the secrets file)")
         return self
 
     @model_validator(mode="after")

@@ -174,11 +174,28 @@ def _with_share_credentials(data: dict[str, Any], secrets: Secrets) -> tuple[dic
     return {**data, "shares": with_credentials}, problems
 
 
+def _with_backup_credentials(data: dict[str, Any], secrets: Secrets) -> tuple[dict[str, Any], list[str]]:
+    """Host data with the backup repository's password added from the secrets, when the host
+    backs up or restores."""
+    backup = data.get("backup")
+    if not isinstance(backup, dict) or not (backup.get("enabled") or data.get("restore")):
+        return data, []
+    if "credentials" in backup:
+        return data, ["backup.credentials: the repository password never goes in host data (it is kept in git); set LABHUB_BACKUP_PASSWORD or [backup] password in the secrets file"]
+    try:
+        credentials = secrets.backup()
+    except SecretsError as error:
+        return data, [str(error)]
+    return ({**data, "backup": {**backup, "credentials": credentials}} if "password" in credentials else data), []
+
+
 def validate_host_data(host_name: str, data: dict[str, Any], inventory: str | None = None) -> LabHost:
     """The validated config of one host, or ConfigError naming every problem in its data.
-    Share credentials come from the environment or the secrets file next to `inventory`."""
+    Share and backup credentials come from the environment or the secrets file next to `inventory`."""
     ours = {key: value for key, value in data.items() if key not in pyinfra_data_keys()}
     ours, problems = _with_share_credentials(ours, Secrets(inventory))
+    ours, backup_problems = _with_backup_credentials(ours, Secrets(inventory))
+    problems += backup_problems
     try:
         config = LabHost.model_validate(ours)
     except ValidationError as error:
@@ -195,7 +212,7 @@ def validate_inventory(hosts, inventory: str | None) -> dict[str, LabHost]:
     try:  # one unusable secrets file is one error, not one per host and share
         Secrets(inventory).load()
     except SecretsError as error:
-        if any(host.data.get("shares") for host in hosts):
+        if any(host.data.get("shares") or (host.data.get("backup") or {}).get("enabled") for host in hosts):
             raise ConfigError(f"{error}\nNothing was changed: no host was contacted.") from None
     for host in hosts:
         try:

@@ -1,12 +1,17 @@
-"""Where share credentials come from: never from host data (which lives in git), but from
+"""Where share credentials and the backup repository's secrets come from: never from host
+data (which lives in git), but from
 
 1. environment variables `LABHUB_SHARE_<NAME>_USERNAME` and `LABHUB_SHARE_<NAME>_PASSWORD`
-   (NAME upper-cased, '-' as '_'), which win; or
+   (NAME upper-cased, '-' as '_'), and `LABHUB_BACKUP_PASSWORD` (with
+   `LABHUB_BACKUP_AWS_ACCESS_KEY_ID` and `LABHUB_BACKUP_AWS_SECRET_ACCESS_KEY` for S3), which win; or
 2. the secrets file next to the inventory, `<inventory>.secrets.toml` (for inventories/lab.py:
    inventories/lab.secrets.toml), git-ignored and readable by its owner only:
 
        [shares.analysis]
        username = "labuser"
+       password = "..."
+
+       [backup]
        password = "..."
 """
 
@@ -28,6 +33,13 @@ def secrets_file(inventory: str | Path) -> Path:
 
 def env_name(share: str, field: str) -> str:
     return f"LABHUB_SHARE_{share.upper().replace('-', '_')}_{field.upper()}"
+
+
+BACKUP_FIELDS = ("password", "aws_access_key_id", "aws_secret_access_key")
+
+
+def backup_env_name(field: str) -> str:
+    return f"LABHUB_BACKUP_{field.upper()}"
 
 
 class Secrets:
@@ -61,6 +73,16 @@ class Secrets:
         found = {}
         for field in ("username", "password"):
             value = os.environ.get(env_name(name, field), from_file.get(field))
+            if value is not None:
+                found[field] = value
+        return found
+
+    def backup(self) -> dict[str, str]:
+        """The backup repository's password (and S3 keys), each from the environment or the file."""
+        from_file = self._from_file().get("backup", {})
+        found = {}
+        for field in BACKUP_FIELDS:
+            value = os.environ.get(backup_env_name(field), from_file.get(field))
             if value is not None:
                 found[field] = value
         return found

@@ -16,7 +16,7 @@ from pyinfra.api import deploy
 
 from labhub.inventory import host_config, validated_configs
 from labhub.local import REPO, local_path
-from labhub.ops import apt, files, python, server, systemd
+from labhub.ops import apt, files, python, systemd
 from labhub.secrets import secrets_file
 from labhub.templates import render
 
@@ -24,7 +24,6 @@ from labhub.templates import render
 # The host checks are part of the labhub package: nothing of tests/ is needed.
 PROJECT = ("deploy.py", "config.py", "requirements.txt", "drift-check", "labhub", "tasks", "templates", "files",
            "group_data", "inventories")
-UNITS = "/etc/systemd/system"
 
 
 def project_files() -> dict[str, bytes]:
@@ -85,12 +84,4 @@ def nightly():
         "on_calendar": drift.on_calendar,
         "keep_days": drift.keep_days,
     }
-    units = files.managed(
-        name="Service and timer",
-        files=[
-            files.ManagedFile(f"{UNITS}/labhub-drift.service", render("labhub-drift.service", **values)),
-            files.ManagedFile(f"{UNITS}/labhub-drift.timer", render("labhub-drift.timer", **values)),
-        ],
-    )
-    server.run_when_changed(name="systemd reloaded", command="systemctl daemon-reload", triggers=[units])
-    systemd.service(name="Timer enabled and waiting", unit="labhub-drift.timer", restart_when=[units])
+    systemd.timer("labhub-drift", render("labhub-drift.service", **values), render("labhub-drift.timer", **values))

@@ -1,6 +1,6 @@
 """The host checks (labhub/checks, product code) against the converged test lab, run as a
 sysadmin runs them: `pytest labhub/checks --inventory INVENTORY`. Every check runs on every
-host; the only skips allowed are the ones that do not apply (no hub, no shares, shares not
+host; the only skips allowed are the ones that do not apply (no hub, no shares, no backups, shares not
 mounted in a container). The lab was given hand-made state before the deploy (a hub user in
 sudo, an extra docker member, a departed member), so these would fail had the deploy not
 put it right."""
@@ -18,7 +18,7 @@ from tests.harness import cli
 pytestmark = pytest.mark.host
 
 CHECKS = REPO / "labhub" / "checks"
-NOT_APPLICABLE = ("runs no hub", "has no shares in its data", "does not mount its shares")
+NOT_APPLICABLE = ("runs no hub", "has no shares in its data", "does not mount its shares", "makes no backups")
 
 
 def check_names() -> set[str]:

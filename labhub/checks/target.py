@@ -11,7 +11,7 @@ from pathlib import Path
 import testinfra
 from pyinfra.facts.deb import DebPackages
 
-from labhub.config import CREDENTIALS_DIR, LabHost
+from labhub.config import BACKUP_SECRETS_DIR, CREDENTIALS_DIR, LabHost
 from labhub.ops.accounts import Accounts
 from labhub.ops.apt import KeyFingerprints
 from labhub.ops.files import FileLines, PathStates
@@ -88,12 +88,15 @@ class Target:
 
 def checked_paths(config: LabHost) -> set[str]:
     """Every file and directory the host checks look at, read together."""
+    from tasks.backup import ENV_FILE, PASSWORD_FILE
     from tasks.docker import APT_SOURCE, DAEMON_JSON, KEYRING
     from tasks.hub import plan
 
     paths = {"/", DAEMON_JSON, APT_SOURCE, KEYRING, CREDENTIALS_DIR, *(s.credentials_path for s in config.shares)}
     if config.hub.enabled:
         paths |= {f.path for f in plan(config).files} | {f"{config.hub.stack_dir}/secrets.env"}
+    if config.backup.enabled:
+        paths |= {BACKUP_SECRETS_DIR, ENV_FILE, PASSWORD_FILE}
     return paths
 
 

@@ -10,6 +10,7 @@ as pyinfra's own `operations/` and `facts/` are organised:
     cifs      CIFS mounts from fstab, remounted when their line or password changes
     images    image archives loaded; notebook images built and in the local registry
     compose   generated secrets; a compose stack up and answering
+    restic    a backup repository opened with its password; the lab restored from a snapshot
     python    a virtualenv with pinned requirements
 
 Each operation reads one fact (one SSH round trip) however many users, files or packages it

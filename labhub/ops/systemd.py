@@ -1,4 +1,5 @@
-"""systemd: a unit enabled and running, restarted only when something it reads changed."""
+"""systemd: a unit enabled and running, restarted only when something it reads changed; a
+service with its timer."""
 
 from __future__ import annotations
 
@@ -7,7 +8,10 @@ from collections.abc import Sequence
 from pyinfra import host
 from pyinfra.api import FactBase, operation
 
+from labhub.ops import files, server
 from labhub.ops.shell import changed, q, script
+
+UNITS = "/etc/systemd/system"
 
 
 class ServiceState(FactBase):
@@ -41,3 +45,14 @@ def service(unit: str, running: bool = True, enabled: bool = True, restart_when:
                 f"if ! systemctl {action} {q(unit)}; then systemctl status --no-pager --lines 20 {q(unit)} >&2; exit 1; fi",
             ]
         )
+
+
+def timer(unit: str, service_text: str, timer_text: str) -> None:
+    """`unit`.service and `unit`.timer in /etc/systemd/system; systemd reloaded when they
+    changed, and the timer enabled and waiting (restarted when they changed)."""
+    units = files.managed(
+        name="Service and timer",
+        files=[files.ManagedFile(f"{UNITS}/{unit}.service", service_text), files.ManagedFile(f"{UNITS}/{unit}.timer", timer_text)],
+    )
+    server.run_when_changed(name="systemd reloaded", command="systemctl daemon-reload", triggers=[units])
+    service(name="Timer enabled and waiting", unit=f"{unit}.timer", restart_when=[units])

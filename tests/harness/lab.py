@@ -37,11 +37,12 @@ NO_HUB = {"enabled": False}
 SHARE_CREDENTIALS = {"data": ("labreader", "Lab-Data-Pw-31!"), "analysis": ("labwriter", "Lab-Analysis-Pw-47?")}
 
 
-def write_secrets(inventory: Path, credentials: dict[str, tuple[str, str]]) -> Path:
+def write_secrets(inventory: Path, credentials: dict[str, tuple[str, str]], backup_password: str | None = None) -> Path:
     from labhub.secrets import secrets_file
 
     path = secrets_file(inventory)
-    path.write_text("".join(f'[shares.{name}]\nusername = "{user}"\npassword = "{password}"\n\n' for name, (user, password) in credentials.items()))
+    shares = "".join(f'[shares.{name}]\nusername = "{user}"\npassword = "{password}"\n\n' for name, (user, password) in credentials.items())
+    path.write_text(shares + (f'[backup]\npassword = "{backup_password}"\n' if backup_password else ""))
     path.chmod(0o600)
     return path
 
