@@ -1,7 +1,7 @@
 """pyinfra loads this file (from the directory you run it in) before the inventory.
 
 It pins pyinfra to the version in requirements.txt, and makes every host's data be validated
-against labhub/config.py as soon as the inventory is loaded: bad input stops the run before
+against the model in labhub/config/ as soon as the inventory is loaded: bad input stops the run before
 any host is contacted.
 """
 

@@ -1,6 +1,6 @@
 """Data for every host of inventories/lab.py (pyinfra names the group after the file).
 
-Each key is a field of labhub/config.py; docs/configuration.md lists all of them with their
+Each key is a field of the model in labhub/config/; docs/configuration.md lists all of them with their
 defaults. Validation runs before pyinfra connects: a typo stops the run with a clear error.
 """
 

@@ -28,7 +28,7 @@ def reference() -> str:
         "# Configuration reference",
         "",
         "Every key a host's data can hold (inventory, `group_data/`), with its default and meaning.",
-        "Generated from `labhub/config.py` by `python -m labhub.reference > docs/configuration.md`; a test",
+        "Generated from `labhub/config/` by `python -m labhub.reference > docs/configuration.md`; a test",
         "checks it is current. Unknown keys, wrong types and bad values stop the run before any host",
         "is contacted. pyinfra's own keys (`ssh_*`, `_sudo`, ...) may sit beside these.",
         "",

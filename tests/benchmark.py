@@ -211,6 +211,8 @@ def class_start(workdir: Path) -> str:
             users[name] = HubUser(url)
             assert users[name].login(name, f"{name}-password-1")
             users[name].create_token(name)
+        started_before = [name for name in members if json.loads(users[name].api("GET", f"/hub/api/users/{name}")[1])["servers"]]
+        assert not started_before, f"servers already started before the class start: {started_before}"
         latencies: list[float] = []
         done = threading.Event()
 

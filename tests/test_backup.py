@@ -182,6 +182,21 @@ def test_an_old_backup_is_drift_that_names_its_age(drill, tmp_path):
     assert cli.drift_check(old.inventory).returncode == 0
 
 
+def test_a_failed_backup_is_drift(drill, tmp_path):
+    old = drill["old"]
+    old.host.exec("mv /srv/backup/labhub/config /srv/backup/labhub/config.away")  # the repository unreadable
+    try:
+        assert old.host.exec("systemctl start labhub-backup", check=False).returncode != 0
+        run = cli.drift_check(old.inventory, "--report-dir", str(tmp_path))
+        assert run.returncode == 2, run.explain()
+        assert "drifted: backup: expected the last run to succeed, found labhub-backup.service failed" in run.stdout, run.stdout
+        assert "the last good snapshot is 0 h old" in run.stdout
+    finally:
+        old.host.exec("mv /srv/backup/labhub/config.away /srv/backup/labhub/config")
+    old.backup()
+    assert cli.drift_check(old.inventory).returncode == 0
+
+
 def test_a_restore_onto_a_server_with_lab_data_is_refused(drill):
     old = drill["old"]
     run, _ = old.deploy(*RESTORE_LATEST)
@@ -191,6 +206,17 @@ def test_a_restore_onto_a_server_with_lab_data_is_refused(drill):
     assert old.host.exec("test -e /var/lib/labhub/restored", check=False).returncode != 0
     assert old.host.exec(f"test -f /{NOTEBOOK_PATH}").returncode == 0
     assert old.host.exec("docker inspect --format '{{.State.Status}}' jupyterhub-hub-1").stdout.strip() == "running"
+
+
+def test_a_forced_restore_overwrites_and_the_hub_comes_back(drill):
+    old = drill["old"]
+    old.host.exec(f"echo 'written after the backup' > /{NOTEBOOK_PATH}.new && rm /home/jupyter-alice/thesis/measurements.bin")
+    results = old.converge(*RESTORE_LATEST, "--data", "restore_force=true")
+    assert "Restore | Lab restored from snapshot latest" in cli.changed_operations(results)[SERVER]
+    assert old.host.exec(f"test -e /{NOTEBOOK_PATH}.new", check=False).returncode != 0, "the home is the snapshot's"
+    assert old.host.exec("test -f /home/jupyter-alice/thesis/measurements.bin").returncode == 0
+    assert HubUser(old.url).login("alice", ALICE_PASSWORD), "the hub came back with its database"
+    assert cli.changed_operations(old.converge(*RESTORE_LATEST, "--data", "restore_force=true")) == {}, "once"
 
 
 def test_the_reinstalled_server_comes_back_from_the_backup(drill, testhost_image, ssh_key, repository):

@@ -9,6 +9,7 @@ from types import SimpleNamespace
 import pytest
 
 from labhub import config as model
+from labhub.config import hub as hub_model
 from labhub.inventory import ConfigError, validate_host_data, validate_inventory
 from tasks.hub import CA_TRUST_STEP, HUB_CONTEXT, context_files
 
@@ -167,7 +168,7 @@ def test_one_definition_of_the_root_equivalent_groups():
 
 def test_every_image_context_trusts_the_extra_cas_from_one_copy_of_the_step():
     step = CA_TRUST_STEP.read_text()
-    contexts = [HUB_CONTEXT, *[d for d in model.IMAGE_CONTEXTS.iterdir() if (d / "Dockerfile").is_file()]]
+    contexts = [HUB_CONTEXT, *[d for d in hub_model.IMAGE_CONTEXTS.iterdir() if (d / "Dockerfile").is_file()]]
     for directory in contexts:
         dockerfile = context_files(directory, {"site.crt": b"pem"})["Dockerfile"].decode()
         assert model.CA_TRUST_MARKER not in dockerfile.splitlines() and dockerfile.count(step.rstrip("\n")) == 1, directory
@@ -178,7 +179,7 @@ def test_every_image_context_trusts_the_extra_cas_from_one_copy_of_the_step():
 def test_an_image_context_without_the_trust_step_is_refused(tmp_path, monkeypatch):
     (tmp_path / "r-lang").mkdir()
     (tmp_path / "r-lang" / "Dockerfile").write_text("FROM rocker/r-ver:4.4\nUSER root\nRUN echo no CA step\n")
-    monkeypatch.setattr(model, "IMAGE_CONTEXTS", tmp_path)
+    monkeypatch.setattr(hub_model, "IMAGE_CONTEXTS", tmp_path)
     message = problems({"hub": {"images": [{"name": "r", "context": "r-lang"}]}})
     assert "hub.images[0].context" in message and f"has no line '{model.CA_TRUST_MARKER}'" in message
     assert "add it after 'FROM' and 'USER root'" in message

@@ -91,6 +91,7 @@ def test_the_users_container_runs_as_her_host_account_without_privileges(hub_lab
     assert server["Config"]["Image"].startswith(NOTEBOOK_IMAGE_PREFIX)
     assert server["HostConfig"]["Privileged"] is False and server["HostConfig"]["CapDrop"] == ["ALL"]
     assert server["HostConfig"]["Memory"] == 1024**3, "mem_limit 1G"
+    assert server["HostConfig"]["CpuShares"] == 128, "a server yields to the hub under contention"
     assert server["HostConfig"]["CpuQuota"] / server["HostConfig"]["CpuPeriod"] == 1.0, "cpu_limit 1.0 (DockerSpawner sets a CPU quota)"
     mounts = {m["Destination"]: m["RW"] for m in server["Mounts"]}
     assert mounts == {"/home/jupyter-alice": True, "/mnt/data": False, "/mnt/analysis": True}, "no Docker socket"

@@ -41,7 +41,9 @@ class HubUser:
         match = re.search(r'name="_xsrf" value="([^"]+)"', page)
         assert status == 200 and match, f"no login form ({status})"
         form = urllib.parse.urlencode({"username": username, "password": password, "_xsrf": match.group(1)}).encode()
-        self.request("POST", "/hub/login", form, {"Content-Type": "application/x-www-form-urlencoded"})
+        # next=/hub/home: land on the home page. Without it the hub sends a member whose
+        # server is not running on to /hub/spawn, which starts it (a test starts it itself).
+        self.request("POST", "/hub/login?next=%2Fhub%2Fhome", form, {"Content-Type": "application/x-www-form-urlencoded"})
         status, me = self.request("GET", "/hub/api/user", headers={"X-XSRFToken": self.cookie("_xsrf") or ""})
         return status == 200 and json.loads(me).get("name") == username.lower()
 

@@ -1,0 +1,168 @@
+"""The JupyterHub + registry stack and its notebook images."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, field_validator
+
+from labhub.local import IMAGE_CONTEXTS
+
+from labhub.config.common import ONE_LINE, Model, _check_unique, check_own_path, check_url
+
+
+# The hub stack. Images are pinned; a lab that mirrors them sets hub.*_image and build args.
+HUB_BASE_IMAGE = "quay.io/jupyterhub/jupyterhub:5.4.3"
+REGISTRY_IMAGE = "docker.io/library/registry:2.8.3"
+NOTEBOOK_BASE_IMAGE = "quay.io/jupyter/minimal-notebook:2025-03-03"
+IMAGE_NAME = re.compile(r"[a-z0-9]+([._-][a-z0-9]+)*")
+# A Docker image reference: [registry[:port]/]path[:tag][@sha256:digest], as Docker parses it.
+IMAGE_REFERENCE = re.compile(
+    r"[A-Za-z0-9]+(?:[.-][A-Za-z0-9]+)*(?::[0-9]+)?(?:/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*"
+    r"(?::[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?(?:@sha256:[0-9a-f]{64})?"
+)
+MEMORY = re.compile(r"[0-9]+(\.[0-9]+)?[KMGT]")
+
+
+BUILD_ARG = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+# The line an image's Dockerfile carries where labhub injects the step that trusts the extra CA
+# certificates (files/ca-trust.dockerfile), as root: one copy for every image.
+CA_TRUST_MARKER = "# labhub: trust the extra CA certificates here"
+
+
+class NotebookImage(Model):
+    """A notebook image users can start: built on the host, pushed to the stack's registry."""
+
+    name: str = Field(description="repository in the local registry; the image is localhost:5000/<name>:<hash of its build context>")
+    context: str = Field("notebook", validate_default=True, description="build context: a directory under files/images/ with a Dockerfile")
+    display_name: str | None = Field(None, description="name shown in the spawn form when there are several images; none: the name")
+    build_args: dict[str, str] = Field(
+        default_factory=dict, description=f"Docker build arguments, e.g. BASE_IMAGE (default in files/images/notebook: {NOTEBOOK_BASE_IMAGE})"
+    )
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, name: str) -> str:
+        if not IMAGE_NAME.fullmatch(name) or len(name) > 64:
+            raise ValueError("an image name must be lower-case letters and digits, separated by '.', '_' or '-'")
+        return name
+
+    @field_validator("context")
+    @classmethod
+    def _context(cls, context: str) -> str:
+        dockerfile = IMAGE_CONTEXTS / context / "Dockerfile"
+        if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", context) or not dockerfile.is_file():
+            known = sorted(p.name for p in IMAGE_CONTEXTS.iterdir() if (p / "Dockerfile").is_file()) if IMAGE_CONTEXTS.is_dir() else []
+            raise ValueError(f"must name a directory of files/images/ with a Dockerfile (there: {', '.join(known) or 'none'})")
+        check_ca_trust_marker(dockerfile)
+        return context
+
+    @field_validator("display_name")
+    @classmethod
+    def _display_name(cls, name: str | None) -> str | None:
+        if name is not None and (not ONE_LINE.fullmatch(name) or len(name) > 80):
+            raise ValueError("a display name must be one line of at most 80 characters")
+        return name
+
+    @field_validator("build_args")
+    @classmethod
+    def _build_args(cls, build_args: dict[str, str]) -> dict[str, str]:
+        for key, value in build_args.items():
+            if not BUILD_ARG.fullmatch(key):
+                raise ValueError(f"build argument '{key}': a name must be letters, digits and '_', not starting with a digit")
+            if value and not ONE_LINE.fullmatch(value):
+                raise ValueError(f"build argument '{key}': its value must be one line")
+        return build_args
+
+
+def check_ca_trust_marker(dockerfile: Path) -> None:
+    """Every image a lab builds trusts the extra CA certificates: its Dockerfile says where."""
+    if CA_TRUST_MARKER not in dockerfile.read_text().splitlines():
+        raise ValueError(
+            f"{dockerfile.relative_to(IMAGE_CONTEXTS.parent.parent)} has no line '{CA_TRUST_MARKER}': add it after "
+            "'FROM' and 'USER root'; labhub puts the step that trusts the lab's extra CA certificates there"
+        )
+
+
+class Hub(Model):
+    """The JupyterHub + registry stack (docker compose) and how users' servers run."""
+
+    enabled: bool = Field(True, description="run the stack on this host; False: no hub here (an existing stack is left alone)")
+    stack_dir: str = Field("/opt/jupyterhub", description="root-owned directory holding compose.yaml, the hub's config and secrets")
+    port: int = Field(8000, description="port the hub is published on")
+    bind_address: str = Field("0.0.0.0", description="address the hub is published on (0.0.0.0: all; put TLS in front, e.g. a reverse proxy)")
+    public_url: str | None = Field(None, description="URL users open, printed by the deploy; none: http://<host>:<port>/")
+    base_image: str = Field(HUB_BASE_IMAGE, description="JupyterHub image the hub's own image is built FROM (files/hub/Dockerfile)")
+    registry_image: str = Field(REGISTRY_IMAGE, description="Docker distribution (registry) image; published on 127.0.0.1:5000 only")
+    authenticator: Literal["firstuse", "native"] = Field(
+        "firstuse", description="'firstuse': a listed user's first login sets the password; 'native': NativeAuthenticator, users in data sign up at /hub/signup, open signup off"
+    )
+    min_password_length: int = Field(8, description="shortest password a user may set")
+    images: list[NotebookImage] = Field(
+        default_factory=lambda: [NotebookImage(name="notebook")],
+        description="notebook images users may start (an allow-list; the first is the default)",
+    )
+    mem_limit: str = Field("4G", description="memory limit of each user's container (K, M, G, T)")
+    cpu_limit: float = Field(2.0, description="CPU limit of each user's container, in cores")
+    idle_timeout: int = Field(3600, description="seconds of inactivity after which a user's server is stopped (jupyterhub-idle-culler); 0: never")
+    start_timeout: int = Field(600, description="seconds a server may take to start (long enough for a first image pull)")
+    ready_timeout: int = Field(300, description="seconds the deploy waits for the hub and the registry to answer before it fails")
+
+    @field_validator("port")
+    @classmethod
+    def _port(cls, port: int) -> int:
+        if not 1 <= port <= 65535 or port == 5000:
+            raise ValueError("must be a TCP port 1-65535 other than 5000 (the registry's)")
+        return port
+
+    @field_validator("bind_address")
+    @classmethod
+    def _address(cls, address: str) -> str:
+        import ipaddress
+
+        try:
+            ipaddress.ip_address(address)
+        except ValueError:
+            raise ValueError("must be an IP address such as 0.0.0.0 or 127.0.0.1") from None
+        return address
+
+    _stack_dir = field_validator("stack_dir")(check_own_path)
+    _public_url = field_validator("public_url")(check_url)
+
+    @field_validator("base_image", "registry_image")
+    @classmethod
+    def _image_reference(cls, reference: str) -> str:
+        if not IMAGE_REFERENCE.fullmatch(reference):
+            raise ValueError("must be a Docker image reference such as 'quay.io/jupyterhub/jupyterhub:5.4.3'")
+        return reference
+
+    @field_validator("mem_limit")
+    @classmethod
+    def _memory(cls, limit: str) -> str:
+        if not MEMORY.fullmatch(limit):
+            raise ValueError("must be a size such as '512M' or '4G'")
+        return limit
+
+    @field_validator("cpu_limit")
+    @classmethod
+    def _cpu(cls, limit: float) -> float:
+        if limit <= 0:
+            raise ValueError("must be more than 0 cores")
+        return limit
+
+    @field_validator("min_password_length", "idle_timeout", "start_timeout", "ready_timeout")
+    @classmethod
+    def _not_negative(cls, value: int) -> int:
+        if value < 0:
+            raise ValueError("must not be negative")
+        return value
+
+    @field_validator("images")
+    @classmethod
+    def _images(cls, images: list[NotebookImage]) -> list[NotebookImage]:
+        if not images:
+            raise ValueError("at least one notebook image is needed")
+        _check_unique("hub.images", [i.name for i in images], [])
+        return images

@@ -1,0 +1,141 @@
+"""Everything one lab server's data can say: the sections together, and the rules that span them."""
+
+from __future__ import annotations
+
+import json
+import tarfile
+from typing import Any
+
+from pydantic import Field, field_validator, model_validator
+
+from labhub.local import archive_images, file_identity, is_pem_certificate, local_path
+
+from labhub.config.accounts import Admin, HubUser
+from labhub.config.backup import RESTIC_SNAPSHOT_ID, Backup
+from labhub.config.common import EntryError, Model, _check_unique, _some
+from labhub.config.docker import Apt, DockerEngine
+from labhub.config.drift import DriftSchedule
+from labhub.config.hub import Hub
+from labhub.config.shares import Share
+
+
+class LabHost(Model):
+    """Everything one lab server's data can say."""
+
+    admins: list[Admin] = Field(default_factory=list, description="lab sysadmins: exactly these accounts are in the root-equivalent 'docker' group")
+    users: list[HubUser] = Field(default_factory=list, description="lab members; a 'jupyter-*' account no longer listed is locked, never deleted")
+    apt: Apt = Field(default_factory=Apt, description="how package steps wait for the dpkg lock and retry unreachable sources")
+    docker: DockerEngine = Field(default_factory=DockerEngine, description="Docker Engine source and daemon.json")
+    shares: list[Share] = Field(default_factory=list, description="CIFS shares in /etc/fstab, mounted; a share removed from data is unmounted and its files removed")
+    mount_shares: bool = Field(
+        True, description="mount the shares now (and remount on change); False on hosts whose kernel has no CIFS (container test hosts): fstab and credentials are still written"
+    )
+    hub: Hub = Field(default_factory=Hub, description="the JupyterHub + registry stack")
+    drift: DriftSchedule = Field(default_factory=DriftSchedule, description="the nightly drift check, when this host is the control host")
+    backup: Backup = Field(default_factory=Backup, description="scheduled restic backups of the homes and the hub's state, and where a restore reads from")
+    restore: str | None = Field(
+        None,
+        description="restore the lab from backup.repository before the hub starts: 'latest' or a snapshot ID; once per host "
+        "(it is recorded in /var/lib/labhub/restored), and only onto a host without lab data unless restore_force. "
+        "One-off: pyinfra INVENTORY deploy.py --data restore=latest",
+    )
+    restore_force: bool = Field(False, description="restore even onto a host that holds lab data (it is overwritten: homes, hub database, secrets)")
+    image_archives: list[str] = Field(
+        default_factory=list,
+        description="`docker save` archives on this machine (absolute, or relative to the repository), uploaded and loaded "
+        "before anything is built or pulled: for sites that cannot reach an image registry",
+    )
+    extra_ca_certificates: list[str] = Field(
+        default_factory=list,
+        description="PEM CA certificates on this machine (e.g. of a TLS-inspecting proxy), trusted by the host and inside image builds",
+    )
+
+    @field_validator("image_archives")
+    @classmethod
+    def _archives(cls, paths: list[str]) -> list[str]:
+        for path in paths:
+            if not local_path(path).is_file():
+                raise ValueError(f"'{path}' is not a file on this machine")
+            try:
+                if not archive_images(*file_identity(path)):
+                    raise ValueError("names no image")
+            except (tarfile.TarError, ValueError, KeyError, json.JSONDecodeError) as error:
+                raise ValueError(f"'{path}' is not a `docker save` archive ({error})") from None
+        return paths
+
+    @field_validator("extra_ca_certificates")
+    @classmethod
+    def _certificates(cls, paths: list[str]) -> list[str]:
+        for path in paths:
+            if not is_pem_certificate(path):
+                raise ValueError(f"'{path}' is not a PEM certificate file on this machine")
+        if len({local_path(p).stem for p in paths}) != len(paths):
+            raise ValueError("certificate files need distinct names")
+        return paths
+
+    @field_validator("admins")
+    @classmethod
+    def _unique_admins(cls, admins: list[Admin]) -> list[Admin]:
+        _check_unique("admins", [a.name for a in admins], [a.uid for a in admins])
+        return admins
+
+    @field_validator("users")
+    @classmethod
+    def _unique_users(cls, users: list[HubUser]) -> list[HubUser]:
+        _check_unique("users", [u.name for u in users], [u.uid for u in users])
+        return users
+
+    @field_validator("shares")
+    @classmethod
+    def _unique_shares(cls, shares: list[Share]) -> list[Share]:
+        _check_unique("shares", [s.name for s in shares], [])
+        mount_points = sorted((s.mount_point, i) for i, s in enumerate(shares))
+        for (outer, i), (inner, j) in zip(mount_points, mount_points[1:]):
+            if inner == outer or inner.startswith(outer + "/"):
+                raise EntryError(f"shares[{j}]", f"mount point {inner} is {'the same as' if inner == outer else 'inside'} shares[{i}]'s {outer}: mount points must be distinct and not nested")
+        return shares
+
+    @model_validator(mode="after")
+    def _share_owners_are_known(self) -> LabHost:
+        accounts = {"root"} | {a.name for a in self.admins} | {u.account for u in self.users}
+        groups = {"root", "users"} | {a.name for a in self.admins} | {u.group for u in self.users}
+        for index, share in enumerate(self.shares):
+            if isinstance(share.uid, str) and share.uid not in accounts:
+                raise ValueError(f"shares[{index}].uid: '{share.uid}' is not an account this host has (known: {_some(accounts)})")
+            if isinstance(share.gid, str) and share.gid not in groups:
+                raise ValueError(f"shares[{index}].gid: '{share.gid}' is not a group this host has (known: {_some(groups)})")
+        return self
+
+    @field_validator("restore", mode="before")
+    @classmethod
+    def _restore_from_cli(cls, spec: Any) -> Any:
+        # `--data restore=12345678`: pyinfra reads an all-digit snapshot ID as a number.
+        return f"{spec:08d}" if isinstance(spec, int) and not isinstance(spec, bool) else spec
+
+    @field_validator("restore")
+    @classmethod
+    def _restore(cls, spec: str | None) -> str | None:
+        if spec is not None and spec != "latest" and not RESTIC_SNAPSHOT_ID.fullmatch(spec):
+            raise ValueError("must be 'latest' or a restic snapshot ID (8 to 64 hexadecimal digits, as `restic snapshots` shows)")
+        return spec
+
+    @model_validator(mode="after")
+    def _backup_has_where_and_how(self) -> LabHost:
+        if not (self.backup.enabled or self.restore):
+            return self
+        why = "backup.enabled" if self.backup.enabled else f"restore = {self.restore!r}"
+        if self.backup.repository is None:
+            raise ValueError(f"backup.repository: {why} needs a repository, e.g. '/mnt/backup/labhub' or 's3:https://host/bucket/labhub'")
+        if self.backup.credentials is None:
+            raise ValueError(f"backup: {why} needs the repository password; set LABHUB_BACKUP_PASSWORD or [backup] password in the inventory's secrets file")
+        if self.backup.is_s3 and (self.backup.credentials.aws_access_key_id is None or self.backup.credentials.aws_secret_access_key is None):
+            raise ValueError("backup: an s3: repository needs LABHUB_BACKUP_AWS_ACCESS_KEY_ID and LABHUB_BACKUP_AWS_SECRET_ACCESS_KEY (or [backup] aws_access_key_id, aws_secret_access_key in the secrets file)")
+        return self
+
+    @model_validator(mode="after")
+    def _uids_across_lists(self) -> LabHost:
+        admin_uids = {a.uid: a.name for a in self.admins if a.uid is not None}
+        for user in self.users:
+            if user.uid in admin_uids:
+                raise ValueError(f"UID {user.uid} is used by admin '{admin_uids[user.uid]}' and user '{user.name}'")
+        return self
