@@ -21,7 +21,7 @@ from pyinfra.api import deploy
 from labhub.config import CA_TRUST_MARKER, LabHost
 from labhub.inventory import host_config
 from labhub.local import IMAGE_CONTEXTS, REPO, archive_images, certificates, file_identity, local_path
-from labhub.ops import apt, compose, files, images, systemd
+from labhub.ops import apt, compose, files, images
 from labhub.templates import render
 
 PROJECT = "jupyterhub"  # compose project: containers jupyterhub-hub-1, jupyterhub-registry-1
@@ -33,7 +33,6 @@ HUB_CONFIG = REPO / "files" / "jupyterhub_config.py"
 # where it carries CA_TRUST_MARKER: one copy for the hub's image and every notebook image.
 CA_TRUST_STEP = REPO / "files" / "ca-trust.dockerfile"
 SECRETS = ("JPY_COOKIE_SECRET", "CONFIGPROXY_AUTH_TOKEN")
-PRUNE_SCRIPT = "/usr/local/sbin/labhub-registry-prune"  # the registry's retention (files/labhub-registry-prune)
 # What the running stack depends on besides its images: a change in one brings it up anew.
 STACK_STAMPED_FILES = ("compose.yaml", "secrets.env", "jupyterhub_config.py", "labhub.json")
 
@@ -148,7 +147,7 @@ def stack():
         return
     stack = plan(config)
 
-    apt.packages(name="curl, python3 (health checks, the registry's retention)", install=["curl", "python3"], settings=config.apt)
+    apt.packages(name="curl (the stack's health checks)", install=["curl"], settings=config.apt)
     images.load_archives(
         name="Image archives loaded",
         archives=[images.ImageArchive(str(local_path(p)), archive_images(*file_identity(p))) for p in config.image_archives],
@@ -166,12 +165,4 @@ def stack():
         up_when=[stack_files, secrets],
         url=hub.public_url or f"http://{host.data.get('ssh_hostname') or host.name}:{hub.port}/",
     )
-    pushed = images.in_registry(name="Notebook images in the registry", images=stack.builds, registry=REGISTRY)
-    prune = {"keep": hub.registry_keep, "stack_dir": hub.stack_dir, "volume": f"{PROJECT}_registry-data",
-             "script": PRUNE_SCRIPT, "on_calendar": hub.registry_prune_calendar}
-    retention = systemd.timer(
-        "labhub-registry-prune", render("labhub-registry-prune.service", **prune), render("labhub-registry-prune.timer", **prune),
-        what="Registry retention: script, service and timer",
-        extra_files=[files.ManagedFile(PRUNE_SCRIPT, (REPO / "files" / "labhub-registry-prune").read_text(), mode=0o755)],
-    )
-    systemd.run_now(name="Old images pruned from the registry", unit="labhub-registry-prune.service", when=[pushed, retention])
+    images.in_registry(name="Notebook images in the registry", images=stack.builds, registry=REGISTRY)

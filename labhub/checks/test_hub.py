@@ -1,7 +1,6 @@
 """What tasks/hub.py promises: the stack's files as data says, root-only generated secrets,
 hub and registry running and answering, the registry on the loopback only, the hub seeing the
-host's accounts read-only (never /etc/shadow), the notebook images in the registry and no more
-old tags there than its retention keeps, and every
+host's accounts read-only (never /etc/shadow), the notebook images in the registry, and every
 user's server running as its host account, unprivileged, without the Docker socket."""
 
 import hashlib
@@ -10,11 +9,7 @@ import json
 import pytest
 
 from labhub.ops.compose import EnvKeys
-from labhub.ops.systemd import ServiceState
 from tasks.hub import PROJECT, SECRETS, plan
-
-
-MANIFEST_V2 = "application/vnd.docker.distribution.manifest.v2+json"
 
 
 def stack_of(target):
@@ -83,25 +78,6 @@ def test_notebook_images_are_in_the_registry_and_on_the_host(target):
         ).stdout.strip()
         assert status == "200", f"image {build.ref}: expected in the local registry, found HTTP {status}"
         assert target.host.run(f"docker image inspect {build.ref}").rc == 0, f"image {build.ref}: expected on the host, found missing"
-
-
-def test_the_registry_keeps_the_newest_tags_and_those_in_use(target):
-    stack = stack_of(target)
-    keep = target.config.hub.registry_keep
-    timer = target.fact(ServiceState, unit="labhub-registry-prune.timer")
-    assert (timer["enabled"], timer["active"]) == ("enabled", "active"), f"timer labhub-registry-prune.timer: expected enabled and active, found {timer['enabled'] or 'missing'} and {timer['active']}"
-    in_use = {build.ref for build in stack.builds} | set(target.read("docker ps -a --format '{{.Image}}'").split())
-    for repository in json.loads(target.read("curl -s http://127.0.0.1:5000/v2/_catalog?n=1000"))["repositories"] or []:
-        tags = json.loads(target.read(f"curl -s http://127.0.0.1:5000/v2/{repository}/tags/list")).get("tags") or []
-        # Retention keeps images (digests): tags that name one image count once.
-        digests = dict(line.split() for line in target.read(
-            f"for tag in {' '.join(tags)}; do printf '%s ' $tag; curl -sI -H 'Accept: {MANIFEST_V2}' "
-            f"http://127.0.0.1:5000/v2/{repository}/manifests/$tag | tr -d '\\r' | awk 'tolower($1) == \"docker-content-digest:\" {{print $2}}'; done"
-        ).splitlines() if len(line.split()) == 2)
-        used = {digests.get(tag) for tag in tags if f"localhost:5000/{repository}:{tag}" in in_use}
-        images = set(digests.values())
-        assert len(images) <= keep + len(used), (
-            f"registry {repository}: expected at most {keep + len(used)} images (the {keep} newest and {len(used)} in use), found {len(images)}")
 
 
 def test_users_servers_run_as_their_host_account_unprivileged(target):

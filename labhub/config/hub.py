@@ -10,7 +10,7 @@ from pydantic import Field, field_validator
 
 from labhub.local import IMAGE_CONTEXTS
 
-from labhub.config.common import ONE_LINE, Model, _check_unique, check_calendar, check_own_path, check_url
+from labhub.config.common import ONE_LINE, Model, _check_unique, check_own_path, check_url
 
 
 # The hub stack. Images are pinned; a lab that mirrors them sets hub.*_image and build args.
@@ -109,11 +109,6 @@ class Hub(Model):
     idle_timeout: int = Field(3600, description="seconds of inactivity after which a user's server is stopped (jupyterhub-idle-culler); 0: never")
     start_timeout: int = Field(600, description="seconds a server may take to start (long enough for a first image pull)")
     ready_timeout: int = Field(300, description="seconds the deploy waits for the hub and the registry to answer before it fails")
-    registry_keep: int = Field(
-        3, description="newest tags of each image the registry keeps; older ones are deleted and garbage-collected (weekly and "
-        "after a rebuild), except the tags the hub allows and those a container uses"
-    )
-    registry_prune_calendar: str = Field("Sun *-*-* 04:00:00", description="when the registry's retention runs besides after a rebuild (systemd OnCalendar)")
 
     @field_validator("port")
     @classmethod
@@ -156,15 +151,6 @@ class Hub(Model):
         if limit <= 0:
             raise ValueError("must be more than 0 cores")
         return limit
-
-    _registry_prune_calendar = field_validator("registry_prune_calendar")(check_calendar)
-
-    @field_validator("registry_keep")
-    @classmethod
-    def _keep(cls, count: int) -> int:
-        if not 1 <= count <= 1000:
-            raise ValueError("must be 1-1000 tags (the hub's own images are kept whatever this says)")
-        return count
 
     @field_validator("min_password_length", "idle_timeout", "start_timeout", "ready_timeout")
     @classmethod
