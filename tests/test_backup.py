@@ -246,7 +246,7 @@ def test_the_reinstalled_server_comes_back_from_the_backup(drill, testhost_image
         started = time.monotonic()
         results = new.converge(*RESTORE_LATEST)
         seconds = time.monotonic() - started
-        assert f"Restore | Lab restored from snapshot latest" in cli.changed_operations(results)[SERVER]
+        assert "Restore | Lab restored from snapshot latest" in cli.changed_operations(results)[SERVER]
         print(f"restore converge of the fresh server: {seconds:.0f} s")
 
         alice = HubUser(new.url)
