@@ -193,8 +193,9 @@ def validate_host_data(host_name: str, data: dict[str, Any], inventory: str | No
     """The validated config of one host, or ConfigError naming every problem in its data.
     Share and backup credentials come from the environment or the secrets file next to `inventory`."""
     ours = {key: value for key, value in data.items() if key not in pyinfra_data_keys()}
-    ours, problems = _with_share_credentials(ours, Secrets(inventory))
-    ours, backup_problems = _with_backup_credentials(ours, Secrets(inventory))
+    secrets = Secrets(inventory)  # one read of the secrets file for shares and backup
+    ours, problems = _with_share_credentials(ours, secrets)
+    ours, backup_problems = _with_backup_credentials(ours, secrets)
     problems += backup_problems
     try:
         config = LabHost.model_validate(ours)
