@@ -24,6 +24,10 @@ c.JupyterHub.hub_ip = "0.0.0.0"
 c.JupyterHub.hub_connect_ip = "hub"  # the hub's name on the network it shares with users' servers
 c.JupyterHub.db_url = f"sqlite:///{DATA}/jupyterhub.sqlite"
 c.JupyterHub.cleanup_servers = False  # users' servers keep running while the hub restarts
+# With TLS (Caddy in front): the https:// address users open. JupyterHub then marks its
+# cookies, and its servers' (JUPYTERHUB_PUBLIC_URL), Secure, and builds its links on it.
+if settings["public_url"]:
+    c.JupyterHub.public_url = settings["public_url"]
 
 # Who may log in: exactly the lab's members (names are lower-cased by JupyterHub first).
 users = settings["users"]

@@ -11,17 +11,20 @@ compose recreates a container only when its own configuration changed.
 from __future__ import annotations
 
 import hashlib
+import ipaddress
 import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from pyinfra import host
+from pyinfra import host, logger
 from pyinfra.api import deploy
 
 from labhub.config import CA_TRUST_MARKER, LabHost
+from labhub.config.tls import HSTS_MAX_AGE, tls_name
 from labhub.inventory import host_config
 from labhub.local import IMAGE_CONTEXTS, REPO, archive_images, certificates, file_identity, local_path
 from labhub.ops import apt, compose, files, images
+from labhub.ops.shell import q
 from labhub.templates import render
 
 PROJECT = "jupyterhub"  # compose project: containers jupyterhub-hub-1, jupyterhub-registry-1
@@ -34,7 +37,8 @@ HUB_CONFIG = REPO / "files" / "jupyterhub_config.py"
 CA_TRUST_STEP = REPO / "files" / "ca-trust.dockerfile"
 SECRETS = ("JPY_COOKIE_SECRET", "CONFIGPROXY_AUTH_TOKEN")
 # What the running stack depends on besides its images: a change in one brings it up anew.
-STACK_STAMPED_FILES = ("compose.yaml", "secrets.env", "jupyterhub_config.py", "labhub.json")
+STACK_STAMPED_FILES = ("compose.yaml", "secrets.env", "jupyterhub_config.py", "labhub.json", "Caddyfile")
+PROXY_TLS_DIR = "/etc/caddy/tls"  # the stack's tls/ directory, inside the proxy's container
 
 
 def context_files(directory: Path, ca_certificates: dict[str, bytes]) -> dict[str, bytes]:
@@ -75,7 +79,40 @@ def hub_settings(config: LabHost, images: dict[str, str]) -> dict:
         "cpu_limit": hub.cpu_limit,
         "idle_timeout": hub.idle_timeout,
         "start_timeout": hub.start_timeout,
+        # With TLS: JupyterHub's public URL (https), so its cookies and its servers' are Secure.
+        "public_url": hub.public_url if hub.tls_mode != "none" else None,
     }
+
+
+def proxy_files(config: LabHost) -> tuple[list, dict | None]:
+    """The TLS terminator: its Caddyfile, the lab's certificate and key (mode files; the key
+    root-only, never printed) and its compose settings; none when tls.mode is none."""
+    hub, tls = config.hub, config.hub.tls
+    mode = hub.tls_mode
+    if mode == "none":
+        return [], None
+    root = hub.stack_dir
+    certificate = key = None
+    managed = []
+    if mode == "files":
+        certificate, key = f"{PROXY_TLS_DIR}/certificate.pem", f"{PROXY_TLS_DIR}/key.pem"
+        managed += [
+            files.ManagedFile(f"{root}/tls/certificate.pem", local_path(tls.certificate).read_bytes()),
+            files.ManagedFile(f"{root}/tls/key.pem", local_path(tls.key).read_bytes(), mode=0o600, secret=True),
+        ]
+    caddyfile = render(
+        "Caddyfile",
+        site=tls_name(hub.public_url),
+        acme_ca=tls.acme_ca if mode == "acme" else None,
+        acme_email=tls.acme_email if mode == "acme" else None,
+        certificate=certificate,
+        key=key,
+        hsts_max_age=HSTS_MAX_AGE,
+    )
+    managed.insert(0, files.ManagedFile(f"{root}/Caddyfile", caddyfile))
+    # The key is left out of the digest (it cannot change without the certificate).
+    stamped = {"Caddyfile": caddyfile.encode(), **({"certificate": managed[1].data} if certificate else {})}
+    return managed, {"image": tls.proxy_image, "digest": digest(stamped), "files": mode == "files"}
 
 
 @dataclass(frozen=True)
@@ -87,7 +124,9 @@ class StackPlan:
     purge: list[str]  # directories whose other files are removed
     builds: list  # images.ImageBuild: notebook images
     hub_image: str
-    health: dict[str, str]  # service -> URL that answers 200 when it is up
+    certificate_files: list  # files.ManagedFile: the proxy's certificate and key (tls.mode files)
+    health: dict[str, str]  # service -> curl arguments (shell words) that get HTTP 200 when it is up
+    images_used: list[str]  # the images the stack's containers run
 
 
 def plan(config: LabHost) -> StackPlan:
@@ -105,6 +144,8 @@ def plan(config: LabHost) -> StackPlan:
 
     hub_config = HUB_CONFIG.read_text()
     settings = json.dumps(hub_settings(config, allowed), indent=2, sort_keys=True) + "\n"
+    tls_files, proxy = proxy_files(config)
+    address = "127.0.0.1" if hub.bind_address == "0.0.0.0" else hub.bind_address
     compose_file = render(
         "compose.yaml",
         project=PROJECT,
@@ -114,10 +155,18 @@ def plan(config: LabHost) -> StackPlan:
         registry_image=hub.registry_image,
         config_digest=digest({"config": hub_config.encode(), "settings": settings.encode()}),
         bind_address=hub.bind_address,
+        hub_address="127.0.0.1" if proxy else hub.bind_address,
         port=hub.port,
+        proxy=proxy,
     )
     build_dirs = [f"{root}/hub", *[f"{root}/images/{image}" for image in contexts]]
-    address = "127.0.0.1" if hub.bind_address == "0.0.0.0" else hub.bind_address
+    health = {"hub": q(f"http://{'127.0.0.1' if proxy else address}:{hub.port}/hub/health"), "registry": q("http://127.0.0.1:5000/v2/")}
+    if proxy:
+        # Through the proxy by the hub's name, as users come: answers once the certificate is
+        # there (issued, for ACME). -k: the host need not trust the lab's CA; the host checks
+        # verify the certificate itself.
+        name = tls_name(hub.public_url)
+        health["proxy"] = f"-k --resolve {q(f'{name}:443:{address}')} {q(f'https://{name}/hub/health')}"
     return StackPlan(
         files=[
             files.ManagedFile(f"{root}/compose.yaml", compose_file),
@@ -125,9 +174,11 @@ def plan(config: LabHost) -> StackPlan:
             files.ManagedFile(f"{root}/labhub.json", settings),
             *[files.ManagedFile(f"{root}/hub/{name}", content) for name, content in hub_context.items()],
             *[files.ManagedFile(f"{root}/images/{image}/{name}", data) for image, context in contexts.items() for name, data in context.items()],
+            *tls_files[:1],
         ],
         directories=[
             files.ManagedDirectory(root),
+            *([files.ManagedDirectory(f"{root}/tls", mode=0o700)] if proxy and proxy["files"] else []),
             files.ManagedDirectory(f"{root}/images"),
             *[files.ManagedDirectory(d) for d in build_dirs],
             *[files.ManagedDirectory(f"{d}/ca-certificates") for d in build_dirs],
@@ -135,7 +186,9 @@ def plan(config: LabHost) -> StackPlan:
         purge=[f"{d}/ca-certificates" for d in build_dirs],
         builds=builds,
         hub_image=hub_image,
-        health={"hub": f"http://{address}:{hub.port}/hub/health", "registry": "http://127.0.0.1:5000/v2/"},
+        certificate_files=tls_files[1:],
+        health=health,
+        images_used=[hub_image, hub.registry_image, *([proxy["image"]] if proxy else [])],
     )
 
 
@@ -147,12 +200,13 @@ def stack():
         return
     stack = plan(config)
 
-    apt.packages(name="curl (the stack's health checks)", install=["curl"], settings=config.apt)
+    apt.packages(name="curl and openssl (the stack's health checks)", install=["curl", "openssl"], settings=config.apt)
     images.load_archives(
         name="Image archives loaded",
         archives=[images.ImageArchive(str(local_path(p)), archive_images(*file_identity(p))) for p in config.image_archives],
     )
     stack_files = files.managed(name="Stack files", directories=stack.directories, files=stack.files, purge=stack.purge)
+    certificate = files.managed(name="TLS certificate and key", directories=[], files=stack.certificate_files) if stack.certificate_files else None
     secrets = compose.generated_secrets(name="Hub secrets (generated on the host)", path=f"{hub.stack_dir}/secrets.env", names=SECRETS)
     compose.up(
         name="Hub and registry up and answering",
@@ -160,9 +214,12 @@ def stack():
         project=PROJECT,
         health=stack.health,
         files=STACK_STAMPED_FILES,
-        images=[stack.hub_image, hub.registry_image],
+        images=stack.images_used,
         wait_seconds=hub.ready_timeout,
         up_when=[stack_files, secrets],
+        recreate_when={"proxy": [certificate]} if certificate else None,
         url=hub.public_url or f"http://{host.data.get('ssh_hostname') or host.name}:{hub.port}/",
     )
+    if hub.tls_mode == "none" and not ipaddress.ip_address(hub.bind_address).is_loopback:
+        host.log(f"hub.tls.mode is none: the hub is served over plain HTTP on {hub.bind_address}:{hub.port}, passwords included; set hub.public_url: https://<its DNS name>/ for HTTPS", logger.warning)
     images.in_registry(name="Notebook images in the registry", images=stack.builds, registry=REGISTRY)

@@ -24,7 +24,7 @@ from pathlib import Path
 from tests.harness import cli
 from tests.harness.engine import run, testhost_image
 from tests.harness.hosts import TestHost, wait_for_ssh, free_port, make_ssh_key, start_host
-from tests.harness.images import build_all
+from tests.harness.images import hub_images
 
 STATE = cli.REPO / ".sandbox"
 CONNECTION = STATE / "connection.json"
@@ -33,7 +33,7 @@ CONTAINER = "labhub-sandbox"
 
 def hub_data() -> dict:
     """The sandbox's hub: images from locally built archives, this machine's CAs (if any)."""
-    images = build_all()
+    images = hub_images()
     return {
         "image_archives": [str(archive) for _, archive in images.values()],
         "extra_ca_certificates": sorted(str(p) for p in Path("/usr/local/share/ca-certificates").glob("*.crt")),

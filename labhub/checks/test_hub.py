@@ -3,12 +3,18 @@ hub and registry running and answering, the registry on the loopback only, the h
 host's accounts read-only (never /etc/shadow), the notebook images in the registry, and every
 user's server running as its host account, unprivileged, without the Docker socket."""
 
+import datetime
 import hashlib
 import json
 
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives.hashes import SHA256
 
 from labhub.ops.compose import EnvKeys
+from labhub.config.tls import EXPIRY_WARNING_DAYS, HSTS_MAX_AGE, certificate_names, name_matches, tls_name
+from labhub.local import local_path
+from labhub.ops.shell import HTTP_STATUS, q
 from tasks.hub import PROJECT, SECRETS, plan
 
 
@@ -45,11 +51,59 @@ def test_generated_secrets_are_root_only(target):
 
 def test_hub_and_registry_run_and_answer(target):
     stack = stack_of(target)
-    for service, url in stack.health.items():
+    for service, check in stack.health.items():
         state = target.host.run(f"docker inspect --format '{{{{.State.Status}}}}' {PROJECT}-{service}-1").stdout.strip()
         assert state == "running", f"container {PROJECT}-{service}-1: expected running, found {state or 'none'}"
-        status = target.host.run(f"curl -s -o /dev/null -m 10 -w '%{{http_code}}' {url}").stdout.strip()
-        assert status == "200", f"{service} at {url}: expected HTTP 200, found {status}"
+        status = target.host.run(f"{HTTP_STATUS} {check}").stdout.strip()
+        assert status == "200", f"{service} at {check.split()[-1]}: expected HTTP 200, found {status}"
+
+
+def tls_of(target) -> tuple[str, str]:
+    """(the hub's name, the address HTTPS is served on) of a hub with TLS."""
+    stack_of(target)
+    hub = target.config.hub
+    if hub.tls_mode == "none":
+        pytest.skip(f"{target.name} serves the hub over plain HTTP (hub.tls.mode none)")
+    return tls_name(hub.public_url), "127.0.0.1" if hub.bind_address == "0.0.0.0" else hub.bind_address
+
+
+def test_https_serves_a_certificate_for_the_hubs_name_not_near_its_end(target):
+    name, address = tls_of(target)
+    pem = target.host.run(f"echo | openssl s_client -connect {q(f'{address}:443')} -servername {q(name)} 2>/dev/null | openssl x509")
+    assert pem.rc == 0 and "BEGIN CERTIFICATE" in pem.stdout, f"https://{name}/ on {address}:443: expected a certificate, found none ({pem.stderr.strip()[-200:]})"
+    served = x509.load_pem_x509_certificate(pem.stdout.encode())
+    names = certificate_names(served)
+    assert name_matches(name, names), f"https://{name}/: expected a certificate for {name}, found one for {', '.join(names) or 'no DNS name'}"
+    left = served.not_valid_after_utc - datetime.datetime.now(datetime.timezone.utc)
+    assert left >= datetime.timedelta(days=EXPIRY_WARNING_DAYS), (
+        f"https://{name}/: the certificate expires on {served.not_valid_after_utc:%Y-%m-%d %H:%M} UTC "
+        f"(in {left.days} days, expected at least {EXPIRY_WARNING_DAYS})"
+    )
+    if target.config.hub.tls_mode == "files":
+        lab = x509.load_pem_x509_certificates(local_path(target.config.hub.tls.certificate).read_bytes())[0]
+        assert served.fingerprint(SHA256()) == lab.fingerprint(SHA256()), (
+            f"https://{name}/: expected the certificate of hub.tls.certificate (serial {lab.serial_number:x}), found serial {served.serial_number:x}"
+        )
+
+
+def test_plain_http_redirects_to_https_and_https_sends_hsts(target):
+    name, address = tls_of(target)
+    redirect = target.host.run(
+        f"curl -s -o /dev/null -m 10 -w '%{{http_code}} %{{redirect_url}}' --resolve {q(f'{name}:80:{address}')} {q(f'http://{name}/hub/login')}"
+    ).stdout.split()
+    assert redirect in (["308", f"https://{name}/hub/login"], ["301", f"https://{name}/hub/login"]), (
+        f"http://{name}/hub/login: expected a redirect to https://{name}/hub/login, found {' '.join(redirect) or 'no answer'}"
+    )
+    headers = target.host.run(f"curl -sk -o /dev/null -m 10 -D - --resolve {q(f'{name}:443:{address}')} {q(f'https://{name}/hub/login')}").stdout
+    hsts = [line.split(":", 1)[1].strip() for line in headers.splitlines() if line.lower().startswith("strict-transport-security:")]
+    assert hsts == [f"max-age={HSTS_MAX_AGE}"], f"https://{name}/hub/login: expected Strict-Transport-Security max-age={HSTS_MAX_AGE}, found {hsts or 'none'}"
+
+
+def test_with_tls_the_hubs_own_port_is_on_the_loopback_only(target):
+    tls_of(target)
+    port = target.config.hub.port
+    listeners = sorted({line.split()[3] for line in target.host.run("ss -H -ltn").stdout.splitlines() if line.split()[3].endswith(f":{port}")})
+    assert listeners == [f"127.0.0.1:{port}"], f"hub port {port}: expected 127.0.0.1 only (users come through HTTPS), found {listeners}"
 
 
 def test_registry_listens_on_the_loopback_only(target):

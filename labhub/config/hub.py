@@ -6,11 +6,12 @@ import re
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
 from labhub.local import IMAGE_CONTEXTS
 
 from labhub.config.common import ONE_LINE, Model, _check_unique, check_own_path, check_url
+from labhub.config.tls import Tls, check_certificate_files, tls_name
 
 
 # The hub stack. Images are pinned; a lab that mirrors them sets hub.*_image and build args.
@@ -91,9 +92,12 @@ class Hub(Model):
 
     enabled: bool = Field(True, description="run the stack on this host; False: no hub here (an existing stack is left alone)")
     stack_dir: str = Field("/opt/jupyterhub", description="root-owned directory holding compose.yaml, the hub's config and secrets")
-    port: int = Field(8000, description="port the hub is published on")
-    bind_address: str = Field("0.0.0.0", description="address the hub is published on (0.0.0.0: all; put TLS in front, e.g. a reverse proxy)")
-    public_url: str | None = Field(None, description="URL users open, printed by the deploy; none: http://<host>:<port>/")
+    port: int = Field(8000, description="port the hub listens on: on 127.0.0.1 only with TLS (the host's own checks); on bind_address with tls.mode none")
+    bind_address: str = Field("0.0.0.0", description="address HTTPS (443) and its redirect (80) are published on; with tls.mode none, the hub's port")
+    public_url: str | None = Field(
+        None, description="URL users open, e.g. https://hub.lab.example.org/: its name is the certificate's; none: http://<host>:<port>/ (tls.mode none only)"
+    )
+    tls: Tls = Field(default_factory=Tls, description="HTTPS through Caddy: mode acme (default), files, or none")
     base_image: str = Field(HUB_BASE_IMAGE, description="JupyterHub image the hub's own image is built FROM (files/hub/Dockerfile)")
     registry_image: str = Field(REGISTRY_IMAGE, description="Docker distribution (registry) image; published on 127.0.0.1:5000 only")
     authenticator: Literal["firstuse", "native"] = Field(
@@ -109,6 +113,31 @@ class Hub(Model):
     idle_timeout: int = Field(3600, description="seconds of inactivity after which a user's server is stopped (jupyterhub-idle-culler); 0: never")
     start_timeout: int = Field(600, description="seconds a server may take to start (long enough for a first image pull)")
     ready_timeout: int = Field(300, description="seconds the deploy waits for the hub and the registry to answer before it fails")
+
+    @property
+    def tls_mode(self) -> str:
+        """tls.mode, or what an unset one means: HTTPS through ACME for a hub with a public name."""
+        if self.tls.mode is not None:
+            return self.tls.mode
+        return "acme" if tls_name(self.public_url) else "none"
+
+    @model_validator(mode="after")
+    def _tls_has_a_name(self) -> Hub:
+        if not IMAGE_REFERENCE.fullmatch(self.tls.proxy_image):
+            raise ValueError("hub.tls.proxy_image: must be a Docker image reference such as 'docker.io/library/caddy:2.10.2'")
+        if not self.enabled or self.tls_mode == "none":
+            return self
+        name = tls_name(self.public_url)
+        if name is None:
+            raise ValueError(
+                f"hub.tls.mode is '{self.tls.mode}': hub.public_url must be the hub's https:// address with its DNS name, "
+                "e.g. 'https://hub.lab.example.org/' (the certificate is for that name)"
+            )
+        if self.tls.mode == "files":
+            if not (self.tls.certificate and self.tls.key):
+                raise ValueError("hub.tls.mode is 'files': set hub.tls.certificate and hub.tls.key (PEM files on this machine)")
+            check_certificate_files(self.tls.certificate, self.tls.key, name)
+        return self
 
     @field_validator("port")
     @classmethod

@@ -54,15 +54,15 @@ class ComposeState(FactBase):
     generated secrets, so it is a digest of 256-bit random values: printable), the state of
     each service's container, and the HTTP status of each health URL."""
 
-    def command(self, directory: str, project: str, files: tuple[str, ...], images: tuple[str, ...], urls: tuple[str, ...]) -> str:
-        checks = " ".join(q(url) for url in urls)
+    def command(self, directory: str, project: str, files: tuple[str, ...], images: tuple[str, ...], health: tuple[tuple[str, str], ...]) -> str:
+        checks = "; ".join(f"printf 'H %s %s\\n' {q(service)} \"$({HTTP_STATUS} {check})\"" for service, check in health)
         return (
             f"cd {q(directory)} 2>/dev/null || exit 0; "
             f"printf 'D %s\\n' \"$({_stack_digest(files, images)})\"; "
             f"printf 'S %s\\n' \"$(cat {STACK_STAMP} 2>/dev/null)\"; "
             f"docker ps -a --filter label=com.docker.compose.project={q(project)} "
             "--format 'R {{.Label \"com.docker.compose.service\"}} {{.State}}'; "
-            f"for url in {checks}; do printf 'H %s %s\\n' \"$url\" \"$({HTTP_STATUS} \"$url\")\"; done; true"
+            f"{checks + '; ' if checks else ''}true"
         )
 
     @staticmethod
@@ -88,20 +88,22 @@ class ComposeState(FactBase):
 def up(
     directory: str,
     project: str,
-    health: dict[str, str],
+    health: dict[str, str],  # service -> curl arguments (shell words) that get HTTP 200 when it is up
     files: Sequence[str],
     images: Sequence[str],
     wait_seconds: int = 300,
     up_when: Sequence = (),
+    recreate_when: dict[str, Sequence] | None = None,
     url: str = "",
 ):
     """`docker compose up` when the stack's files or images changed since the last successful
     `up`, or a service is not running (compose recreates only the containers whose own
     configuration changed); then wait until every health URL answers 200, or fail with the
-    failing service's last log lines."""
-    now = host.get_fact(ComposeState, directory=directory, project=project, files=tuple(files), images=tuple(images), urls=tuple(health.values()))
+    failing service's last log lines. `recreate_when`: service -> earlier operations whose
+    change (files it reads only at start, such as a certificate) recreates that service."""
+    now = host.get_fact(ComposeState, directory=directory, project=project, files=tuple(files), images=tuple(images), health=tuple(health.items()))
     stopped = [service for service in health if now["running"].get(service) != "running"]
-    unhealthy = [service for service, check in health.items() if now["health"].get(check) != "200"]
+    unhealthy = [service for service in health if now["health"].get(service) != "200"]
     bring_up = bool(stopped) or not now["stamp"] or now["stamp"] != now["digest"] or changed(up_when)
     if bring_up:
         yield script(
@@ -115,11 +117,14 @@ def up(
                 "docker compose logs --no-color --tail 30 >&2; exit 1; fi",
             ]
         )
-    if bring_up or unhealthy:
+    recreate = [service for service, ops in (recreate_when or {}).items() if changed(ops)]
+    if recreate:
+        yield script([f"cd {q(directory)}", f"docker compose up --detach --no-deps --force-recreate {' '.join(q(s) for s in recreate)}"])
+    if bring_up or unhealthy or recreate:
         waits = [
-            f"until [ \"$({HTTP_STATUS} {q(check)})\" = 200 ]; do "
-            f"if [ $(date +%s) -ge $deadline ]; then echo \"{service} did not answer 200 on {check} within {wait_seconds} s; "
-            f"its last log lines:\" >&2; docker compose logs --no-color --tail 30 {q(service)} >&2; exit 1; fi; sleep 2; done"
+            f"until [ \"$({HTTP_STATUS} {check})\" = 200 ]; do "
+            f"if [ $(date +%s) -ge $deadline ]; then echo {q(f'{service} did not answer 200 ({check.split()[-1].strip(chr(39))}) within {wait_seconds} s; its last log lines:')} >&2; "
+            f"docker compose logs --no-color --tail 30 {q(service)} >&2; exit 1; fi; sleep 2; done"
             for service, check in health.items()
         ]
         # Stamped only once healthy: a stack that never came up is brought up again next run.

@@ -13,10 +13,10 @@ import urllib.request
 
 
 class HubUser:
-    def __init__(self, base_url: str):
+    def __init__(self, base_url: str, *handlers: urllib.request.BaseHandler):
         self.base = base_url.rstrip("/")
         self.cookies = http.cookiejar.CookieJar()
-        self.opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(self.cookies))
+        self.opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(self.cookies), *handlers)
         self.token: str | None = None
 
     def request(self, method: str, path: str, body: dict | bytes | None = None, headers: dict | None = None, timeout: float = 60):

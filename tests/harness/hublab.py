@@ -16,7 +16,7 @@ from pathlib import Path
 from tests.harness import cli
 from tests.harness.engine import run
 from tests.harness.hosts import TestHost, wait_for_ssh, free_port, remove_host, start_host, write_inventory
-from tests.harness.images import build_all
+from tests.harness.images import hub_images
 from tests.harness.lab import write_secrets
 
 RUNNER_CA_DIRECTORY = Path("/usr/local/share/ca-certificates")
@@ -48,7 +48,7 @@ class HubLab:
 
 
 def hub_data() -> dict:
-    images = build_all()
+    images = hub_images()
     return {
         "docker": {"source": "distro"},
         "admins": ["labadmin"],

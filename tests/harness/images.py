@@ -5,6 +5,11 @@ uploads and loads, exactly as an offline site would:
     labhub-test/jupyterhub        for quay.io/jupyterhub/jupyterhub (JupyterHub + proxy, root)
     labhub-test/registry          for registry:2 (Debian's docker-registry, distribution 2.8.3)
     labhub-test/minimal-notebook  for quay.io/jupyter/minimal-notebook (JupyterLab, user jovyan)
+    labhub-test/caddy             for docker.io/library/caddy (Debian's caddy, the official image's layout)
+
+and the test servers that run beside the test hosts:
+
+    labhub-test/pebble            Let's Encrypt's ACME test server (Debian's pebble)
 
 pip and npm reach PyPI and npm through this machine's TLS-inspecting proxy with its CA
 passed on their command lines only: the images do not trust that CA, so builds on a test
@@ -69,7 +74,22 @@ IMAGES = {
         "changes": ["ENV PATH=/opt/venv/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
                     "ENV HOME=/home/jovyan", "USER 1000", "WORKDIR /home/jovyan", 'CMD ["jupyterhub-singleuser"]'],
     },
+    "caddy": {
+        "tag": "labhub-test/caddy:2.6.2",
+        "packages": ("caddy", "ca-certificates"),
+        "setup": ["mkdir -p /data /config /etc/caddy"],
+        "changes": ["ENV XDG_CONFIG_HOME=/config", "ENV XDG_DATA_HOME=/data", "EXPOSE 80 443",
+                    'CMD ["caddy", "run", "--config", "/etc/caddy/Caddyfile", "--adapter", "caddyfile"]'],
+    },
+    "pebble": {
+        "tag": "labhub-test/pebble:2.6.0",
+        "packages": ("pebble", "ca-certificates"),
+        "setup": [],
+        "changes": ['ENTRYPOINT ["/usr/bin/pebble"]'],
+    },
 }
+# The stand-ins every test hub loads (caddy only where a test turns TLS on).
+HUB_IMAGES = ("jupyterhub", "registry", "minimal-notebook")
 
 
 def build(name: str) -> tuple[str, Path]:
@@ -109,6 +129,10 @@ def build(name: str) -> tuple[str, Path]:
 
 def build_all() -> dict[str, tuple[str, Path]]:
     return {name: build(name) for name in IMAGES}
+
+
+def hub_images() -> dict[str, tuple[str, Path]]:
+    return {name: build(name) for name in HUB_IMAGES}
 
 
 if __name__ == "__main__":

@@ -1,0 +1,167 @@
+"""HTTPS for the hub, for real and offline: a test host's hub gets its certificate from Pebble
+(Let's Encrypt's ACME test server, in a container beside it) through Caddy, serves it, sends
+plain HTTP on to HTTPS, and logs members in with Secure cookies; then the lab's own
+certificate (`files`, from a CA the test creates) replaces it, its key stays root-only and
+unprinted, and a certificate near its end, or for another name, is drift."""
+
+from __future__ import annotations
+
+import datetime
+import ssl
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives.hashes import SHA256
+
+from tests.harness import cli
+from tests.harness.hosts import TestHost, remove_host, start_host, write_inventory
+from tests.harness.hubclient import HubUser
+from tests.harness.hublab import SHARE_CREDENTIALS, hub_data
+from tests.harness.images import build
+from tests.harness.lab import write_secrets
+from tests.harness.tlslab import HUB_NAME, Pebble, ResolvedHTTPSHandler, LabCA, container_ip, pebble, plain_http, served_certificate
+
+pytestmark = [pytest.mark.host, pytest.mark.hub, pytest.mark.tls]
+
+
+@dataclass
+class TlsLab:
+    host: TestHost
+    address: str  # the test host's own address on the runner's Docker network
+    inventory: Path
+    data: dict
+    ca: LabCA
+    pebble: Pebble
+    pebble_root: Path
+
+    def converge(self, tls: dict, *extra: str) -> dict:
+        self.data["hub"]["tls"] = tls
+        write_inventory(self.inventory, [(self.host, self.data)])
+        return cli.converge(self.inventory, *extra)
+
+    def user(self, cafile: Path) -> HubUser:
+        context = ssl.create_default_context(cafile=str(cafile))
+        return HubUser(f"https://{HUB_NAME}", ResolvedHTTPSHandler({HUB_NAME: self.address}, context))
+
+
+@pytest.fixture(scope="module")
+def tls_lab(tmp_path_factory, testhost_image, ssh_key):
+    workdir = tmp_path_factory.mktemp("tls")
+    ca = LabCA(workdir / "ca")
+    host = start_host("tlshost", testhost_image, ssh_key)
+    try:
+        address = container_ip(host.container)
+        with pebble(ca, address) as acme:
+            data = hub_data()
+            caddy_image, caddy_archive = build("caddy")
+            data["image_archives"].append(str(caddy_archive))
+            data["extra_ca_certificates"].append(str(ca.path))  # Pebble's own TLS (its directory URL)
+            data["hub"]["public_url"] = f"https://{HUB_NAME}/"
+            data["hub"]["tls"] = {"acme_ca": acme.directory_url, "acme_email": "it@lab.test", "proxy_image": caddy_image}
+            inventory = write_inventory(workdir / "tls_hosts.py", [(host, data)])
+            write_secrets(inventory, SHARE_CREDENTIALS)
+            started = time.monotonic()
+            first = cli.converge(inventory)
+            print(f"tls: fresh converge with ACME through Pebble: {time.monotonic() - started:.0f} s")
+            root = workdir / "pebble-root.pem"
+            root.write_text(acme.roots())
+            lab = TlsLab(host, address, inventory, data, ca, acme, root)
+            lab.first_run = first
+            yield lab
+    finally:
+        remove_host(host)
+
+
+def test_acme_a_certificate_from_pebble_is_issued_and_served(tls_lab):
+    served = served_certificate(tls_lab.address, HUB_NAME, cafile=str(tls_lab.pebble_root))  # verifies, or raises
+    names = served.extensions.get_extension_for_class(x509.SubjectAlternativeName).value.get_values_for_type(x509.DNSName)
+    assert names == [HUB_NAME]
+    assert "Pebble" in served.issuer.rfc4514_string()
+    with pytest.raises(ssl.SSLCertVerificationError):  # not a certificate any CA but Pebble's would vouch for
+        served_certificate(tls_lab.address, HUB_NAME, cafile=str(tls_lab.ca.path))
+
+
+def test_plain_http_redirects_to_https(tls_lab):
+    status, headers = plain_http(tls_lab.address, HUB_NAME, "/hub/login?next=%2Fhub%2Fhome")
+    assert status == 308 and headers["location"] == f"https://{HUB_NAME}/hub/login?next=%2Fhub%2Fhome"
+
+
+def test_a_member_logs_in_over_https_with_secure_cookies(tls_lab):
+    alice = tls_lab.user(tls_lab.pebble_root)
+    assert alice.login("alice", "alice-over-https-1")
+    cookies = {c.name: c for c in alice.cookies}
+    assert cookies["jupyterhub-session-id"].secure and cookies["jupyterhub-hub-login"].secure, {n: c.secure for n, c in cookies.items()}
+    assert alice.whoami() == "alice"
+
+
+def test_the_hubs_own_port_is_not_reachable_from_the_network(tls_lab):
+    import socket
+
+    with pytest.raises(OSError):
+        socket.create_connection((tls_lab.address, tls_lab.data["hub"].get("port", 8000)), timeout=5).close()
+
+
+def test_host_checks_pass_with_the_tls_checks_run_not_skipped(tls_lab):
+    checks = cli.host_checks(tls_lab.inventory)
+    assert checks.returncode == 0, checks.explain()
+    for check in ("test_https_serves_a_certificate_for_the_hubs_name_not_near_its_end",
+                  "test_plain_http_redirects_to_https_and_https_sends_hsts", "test_with_tls_the_hubs_own_port_is_on_the_loopback_only"):
+        assert f"PASSED labhub/checks/test_hub.py::{check}" in checks.stdout, checks.stdout[-3000:]
+
+
+def test_a_second_run_changes_nothing(tls_lab):
+    assert cli.changed_operations(cli.converge(tls_lab.inventory)) == {}
+
+
+def test_files_the_labs_own_certificate_replaces_acme_and_its_key_stays_secret(tls_lab):
+    certificate, key = tls_lab.ca.issue("hub", [HUB_NAME], days=60)
+    tls = {"mode": "files", "certificate": str(certificate), "key": str(key), "proxy_image": tls_lab.data["hub"]["tls"]["proxy_image"]}
+    tls_lab.data["hub"]["tls"] = tls
+    write_inventory(tls_lab.inventory, [(tls_lab.host, tls_lab.data)])
+    shown = cli.pyinfra(tls_lab.inventory, "-y", "-vvv", "--diff", "deploy.py")
+    assert shown.returncode == 0, shown.explain()
+    key_body = "".join(key.read_text().splitlines()[1:-1])
+    for line in key.read_text().splitlines()[1:-1]:
+        assert line not in shown.output, "a line of the TLS key is in pyinfra's output"
+    assert key_body[:40] not in shown.output.replace("\n", "")
+
+    served = served_certificate(tls_lab.address, HUB_NAME, cafile=str(tls_lab.ca.path))
+    expected = x509.load_pem_x509_certificates(certificate.read_bytes())[0]
+    assert served.fingerprint(SHA256()) == expected.fingerprint(SHA256())
+    stat = tls_lab.host.exec("stat -c '%U:%G %a' /opt/jupyterhub/tls /opt/jupyterhub/tls/key.pem").stdout.split()
+    assert stat == ["root:root", "700", "root:root", "600"]
+    alice = tls_lab.user(tls_lab.ca.path)
+    assert alice.login("alice", "alice-over-https-1")
+    assert cli.changed_operations(cli.converge(tls_lab.inventory)) == {}
+    assert cli.host_checks(tls_lab.inventory).returncode == 0
+
+
+def test_a_certificate_for_another_name_on_the_host_is_drift_and_the_next_run_puts_it_right(tls_lab):
+    other, other_key = tls_lab.ca.issue("other", ["other.lab.test"], days=60)
+    tls_lab.host.exec("cat > /opt/jupyterhub/tls/certificate.pem", input=other.read_text())
+    tls_lab.host.exec("cat > /opt/jupyterhub/tls/key.pem", input=other_key.read_text())
+    tls_lab.host.exec("docker restart jupyterhub-proxy-1")
+    time.sleep(2)
+    drift = cli.drift_check(tls_lab.inventory)
+    assert drift.returncode != 0
+    assert f"expected a certificate for {HUB_NAME}, found one for other.lab.test" in drift.output, drift.output[-3000:]
+    assert "PRIVATE KEY" not in drift.output
+
+    changed = cli.changed_operations(cli.converge(tls_lab.inventory))
+    assert "JupyterHub | TLS certificate and key" in next(iter(changed.values()))
+    names = served_certificate(tls_lab.address, HUB_NAME, cafile=str(tls_lab.ca.path)).extensions.get_extension_for_class(
+        x509.SubjectAlternativeName).value.get_values_for_type(x509.DNSName)
+    assert names == [HUB_NAME]
+
+
+def test_a_certificate_near_its_end_is_drift_with_its_date(tls_lab):
+    soon, soon_key = tls_lab.ca.issue("soon", [HUB_NAME], days=10)
+    ends = x509.load_pem_x509_certificates(soon.read_bytes())[0].not_valid_after_utc
+    tls_lab.converge({**tls_lab.data["hub"]["tls"], "certificate": str(soon), "key": str(soon_key)})
+    drift = cli.drift_check(tls_lab.inventory)
+    assert drift.returncode != 0
+    assert f"the certificate expires on {ends:%Y-%m-%d %H:%M} UTC (in 9 days, expected at least 14)" in drift.output, drift.output[-3000:]
+    assert datetime.datetime.now(datetime.timezone.utc) < ends
