@@ -65,6 +65,7 @@ c.DockerSpawner.extra_host_config = {
     # class starts 20 servers at once, the hub (4096, compose.yaml) keeps about 60 % of the
     # CPUs it asks for, instead of a 6th, and keeps answering (docs/benchmarks.md).
     "cpu_shares": 128,
+    "pids_limit": settings["pids_limit"],  # a fork bomb in a notebook stops here, not at the host
 }
 c.Spawner.start_timeout = settings["start_timeout"]
 c.Spawner.http_timeout = 120

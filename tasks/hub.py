@@ -23,7 +23,7 @@ from labhub.config import CA_TRUST_MARKER, LabHost
 from labhub.config.tls import HSTS_MAX_AGE, tls_name
 from labhub.inventory import host_config
 from labhub.local import IMAGE_CONTEXTS, REPO, archive_images, certificates, file_identity, local_path
-from labhub.ops import apt, compose, files, images
+from labhub.ops import apt, compose, files, images, systemd
 from labhub.ops.shell import q
 from labhub.templates import render
 
@@ -36,8 +36,11 @@ HUB_CONFIG = REPO / "files" / "jupyterhub_config.py"
 # where it carries CA_TRUST_MARKER: one copy for the hub's image and every notebook image.
 CA_TRUST_STEP = REPO / "files" / "ca-trust.dockerfile"
 SECRETS = ("JPY_COOKIE_SECRET", "CONFIGPROXY_AUTH_TOKEN")
+PRUNE_SCRIPT = "/usr/local/sbin/labhub-registry-prune"  # the registry's retention (files/labhub-registry-prune)
 # What the running stack depends on besides its images: a change in one brings it up anew.
 STACK_STAMPED_FILES = ("compose.yaml", "secrets.env", "jupyterhub_config.py", "labhub.json", "Caddyfile")
+# The stack's own services: enough for a class of 100 (docs/benchmarks.md), a ceiling on a runaway.
+SERVICE_LIMITS = {"hub_memory": "2g", "hub_pids": 2048, "registry_memory": "512m", "proxy_memory": "256m", "service_pids": 256}
 PROXY_TLS_DIR = "/etc/caddy/tls"  # the stack's tls/ directory, inside the proxy's container
 
 
@@ -77,6 +80,7 @@ def hub_settings(config: LabHost, images: dict[str, str]) -> dict:
         "network": NETWORK,
         "mem_limit": hub.mem_limit,
         "cpu_limit": hub.cpu_limit,
+        "pids_limit": hub.pids_limit,
         "idle_timeout": hub.idle_timeout,
         "start_timeout": hub.start_timeout,
         # With TLS: JupyterHub's public URL (https), so its cookies and its servers' are Secure.
@@ -158,6 +162,7 @@ def plan(config: LabHost) -> StackPlan:
         hub_address="127.0.0.1" if proxy else hub.bind_address,
         port=hub.port,
         proxy=proxy,
+        limits=SERVICE_LIMITS,
     )
     build_dirs = [f"{root}/hub", *[f"{root}/images/{image}" for image in contexts]]
     health = {"hub": q(f"http://{'127.0.0.1' if proxy else address}:{hub.port}/hub/health"), "registry": q("http://127.0.0.1:5000/v2/")}
@@ -200,7 +205,7 @@ def stack():
         return
     stack = plan(config)
 
-    apt.packages(name="curl and openssl (the stack's health checks)", install=["curl", "openssl"], settings=config.apt)
+    apt.packages(name="curl, openssl, python3 (health checks, the registry's retention)", install=["curl", "openssl", "python3"], settings=config.apt)
     images.load_archives(
         name="Image archives loaded",
         archives=[images.ImageArchive(str(local_path(p)), archive_images(*file_identity(p))) for p in config.image_archives],
@@ -222,4 +227,12 @@ def stack():
     )
     if hub.tls_mode == "none" and not ipaddress.ip_address(hub.bind_address).is_loopback:
         host.log(f"hub.tls.mode is none: the hub is served over plain HTTP on {hub.bind_address}:{hub.port}, passwords included; set hub.public_url: https://<its DNS name>/ for HTTPS", logger.warning)
-    images.in_registry(name="Notebook images in the registry", images=stack.builds, registry=REGISTRY)
+    pushed = images.in_registry(name="Notebook images in the registry", images=stack.builds, registry=REGISTRY)
+    prune = {"keep": hub.registry_keep, "stack_dir": hub.stack_dir, "volume": f"{PROJECT}_registry-data",
+             "script": PRUNE_SCRIPT, "on_calendar": hub.registry_prune_calendar}
+    retention = systemd.timer(
+        "labhub-registry-prune", render("labhub-registry-prune.service", **prune), render("labhub-registry-prune.timer", **prune),
+        what="Registry retention: script, service and timer",
+        extra_files=[files.ManagedFile(PRUNE_SCRIPT, (REPO / "files" / "labhub-registry-prune").read_text(), mode=0o755)],
+    )
+    systemd.run_now(name="Old images pruned from the registry", unit="labhub-registry-prune.service", when=[pushed, retention])

@@ -119,6 +119,8 @@ def test_defaults_are_complete_and_documented():
         "log-driver": "json-file",
         "log-opts": {"max-size": "10m", "max-file": "3"},
         "live-restore": True,
+        "icc": False,
+        "no-new-privileges": True,
     }
     undocumented = [name for name, field in LabHost.model_fields.items() if not field.description]
     assert not undocumented
@@ -129,6 +131,8 @@ def test_daemon_json_data_is_merged_over_the_defaults():
     assert config.docker.daemon_config() == {
         "log-driver": "json-file",
         "log-opts": {"max-size": "10m", "max-file": "3"},
+        "icc": False,
+        "no-new-privileges": True,
         "data-root": "/srv/docker",
     }
 

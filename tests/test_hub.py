@@ -191,8 +191,55 @@ def test_an_image_the_registry_has_but_the_engine_lost_is_pulled_again(hub_lab):
     data = hub_data()
     images = [{**data["hub"]["images"][0], "build_args": {**data["hub"]["images"][0]["build_args"], "LAB_RELEASE": "2"}}]
     changed = converge_with(hub_lab, {"idle_timeout": 7200, "images": images})
-    assert changed == ["JupyterHub | Notebook images in the registry"], "pulled, not rebuilt: the stack is unchanged"
+    assert changed == ["JupyterHub | Notebook images in the registry", "JupyterHub | Old images pruned from the registry"], \
+        "pulled, not rebuilt: the stack is unchanged"
     assert hub_lab.docker(f"image inspect --format '{{{{.Id}}}}' {image}").startswith("sha256:")
+
+
+SCRATCH_VERSIONS = """
+for n in 1 2 3 4 5; do
+    printf 'FROM labhub-test/registry:2.8.3\\nRUN head -c 1M /dev/urandom > /version-%s\\n' $n | docker build -q -t localhost:5000/scratch:v$n - >/dev/null
+    docker push -q localhost:5000/scratch:v$n >/dev/null
+done
+docker run -d --name scratch-in-use --entrypoint sleep localhost:5000/scratch:v1 infinity >/dev/null
+"""
+
+
+def registry_tags(hub_lab, repository: str) -> list[str]:
+    return sorted(json.loads(hub_lab.host.exec(f"curl -s http://127.0.0.1:5000/v2/{repository}/tags/list").stdout).get("tags") or [])
+
+
+def test_registry_retention_keeps_the_newest_tags_and_those_in_use(hub_lab, alice):
+    """Five versions of an image (1 MiB of its own each), the oldest one in use by a container;
+    the notebook image's allowed tag and the older one alice's server runs."""
+    hub_lab.host.exec(SCRATCH_VERSIONS)
+    alices_image = hub_lab.docker("inspect --format '{{.Config.Image}}' jupyter-alice").rsplit(":", 1)[1]
+    allowed = json.loads(hub_lab.host.exec("cat /opt/jupyterhub/labhub.json").stdout)["images"]["notebook"].rsplit(":", 1)[1]
+    data = hub_data()
+    images = [{**data["hub"]["images"][0], "build_args": {**data["hub"]["images"][0]["build_args"], "LAB_RELEASE": "2"}}]
+    try:
+        changed = converge_with(hub_lab, {"idle_timeout": 7200, "images": images, "registry_keep": 2})
+        assert "JupyterHub | Old images pruned from the registry" in changed
+        assert registry_tags(hub_lab, "scratch") == ["v1", "v4", "v5"], "the 2 newest and the one in use"
+        assert {alices_image, allowed} <= set(registry_tags(hub_lab, "notebook"))
+        report = json.loads(hub_lab.host.exec("cat /var/lib/labhub/registry-prune.json").stdout)
+        reclaimed = report["bytes_before"] - report["bytes_after"]
+        print(f"registry retention: deleted {report['deleted']}, {reclaimed} bytes reclaimed, {report['bytes_after']} left")
+        assert report["deleted"] == {"scratch": ["v2", "v3"]} and reclaimed > 1.5 * 1024 * 1024
+        journal = hub_lab.host.exec("journalctl -u labhub-registry-prune --no-pager -o cat").stdout
+        assert "scratch: deleted v2, v3; kept v1, v4, v5" in journal
+        # Pulls work afterwards, pushes too: the registry is read-write again.
+        hub_lab.host.exec("docker rmi localhost:5000/scratch:v4 >/dev/null && docker pull -q localhost:5000/scratch:v4")
+        assert hub_lab.host.exec("docker rmi localhost:5000/scratch:v2 >/dev/null; docker pull -q localhost:5000/scratch:v2",
+                                 check=False).returncode != 0, "a deleted tag is gone"
+        hub_lab.host.exec("docker tag localhost:5000/scratch:v4 localhost:5000/scratch:v6 && docker push -q localhost:5000/scratch:v6")
+        assert hub_lab.docker("inspect --format '{{.State.Status}}' jupyter-alice") == "running"
+        assert converge_with(hub_lab, {"idle_timeout": 7200, "images": images, "registry_keep": 2}) == []
+    finally:
+        hub_lab.host.exec("docker rm -f scratch-in-use >/dev/null 2>&1; true")
+    # The weekly run, once v1 is no longer in use: v6 (pushed by hand) names the same image as v4.
+    hub_lab.host.exec("systemctl start labhub-registry-prune")
+    assert registry_tags(hub_lab, "scratch") == ["v4", "v5", "v6"], "the 2 newest images, whatever their tags"
 
 
 def test_after_a_reboot_the_hub_answers_without_a_deploy_and_servers_show_stopped(hub_lab, alice):

@@ -59,7 +59,7 @@ def test_servers_survive_hub_restarts_and_only_allowed_images_run(monkeypatch):
     assert c.JupyterHub.cleanup_servers is False
     assert c.DockerSpawner.allowed_images == {"notebook": "localhost:5000/notebook:abc123"}
     assert c.DockerSpawner.extra_host_config == {"privileged": False, "cap_drop": ["ALL"], "security_opt": ["no-new-privileges:true"],
-                                                 "cpu_shares": 128}
+                                                 "cpu_shares": 128, "pids_limit": 1024}
     assert (c.DockerSpawner.mem_limit, c.DockerSpawner.cpu_limit, c.Spawner.start_timeout) == ("4G", 2.0, 600)
 
 

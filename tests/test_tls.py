@@ -165,3 +165,36 @@ def test_a_certificate_near_its_end_is_drift_with_its_date(tls_lab):
     assert drift.returncode != 0
     assert f"the certificate expires on {ends:%Y-%m-%d %H:%M} UTC (in 9 days, expected at least 14)" in drift.output, drift.output[-3000:]
     assert datetime.datetime.now(datetime.timezone.utc) < ends
+
+
+BENCH = Path(__file__).parent / "vendor" / "docker-bench-security"
+HARDENING = Path(__file__).parent.parent / "docs" / "hardening.md"
+
+
+def documented_warnings() -> set[str]:
+    """The items docs/hardening.md says stay WARN (with the reason in their row)."""
+    rows = [line.split("|") for line in HARDENING.read_text().splitlines() if line.startswith("| ")]
+    return {item.strip() for row in rows if len(row) > 3 and row[3].strip().startswith("**WARN**") for item in row[1].split(",")}
+
+
+def test_docker_bench_sections_2_and_5_warn_only_where_this_table_gives_a_reason(tls_lab):
+    import re
+    import subprocess
+
+    alice = tls_lab.user(tls_lab.ca.path)
+    assert alice.login("alice", "alice-over-https-1")
+    alice.create_token("alice")
+    alice.start_server("alice")  # section 5 sees a member's server too
+    bundle = subprocess.run(["tar", "-C", str(BENCH.parent), "-cf", "-", BENCH.name], capture_output=True, check=True).stdout
+    subprocess.run(["docker", "exec", "-i", tls_lab.host.container, "sh", "-c", "rm -rf /root/bench && mkdir /root/bench && tar -C /root/bench -xf -"],
+                   input=bundle, check=True)
+    report = tls_lab.host.exec(
+        "cd /root/bench/docker-bench-security && bash docker-bench-security.sh -b -c docker_daemon_configuration,container_runtime"
+    ).stdout
+    warned = set(re.findall(r"^\[WARN\] ([0-9]+\.[0-9]+) - ", report, re.M))
+    print(f"docker-bench-security sections 2 and 5: {len(warned)} WARN items: {', '.join(sorted(warned, key=lambda i: [int(p) for p in i.split('.')]))}")
+    assert "jupyter-alice" in report  # the member's server was benchmarked
+    assert warned <= documented_warnings(), f"WARN without a reason in docs/hardening.md: {sorted(warned - documented_warnings())}\n{report}"
+    for lost in ("root FS mounted R/W: jupyterhub-registry-1", "root FS mounted R/W: jupyterhub-proxy-1", "Health check not set: jupyterhub-hub-1",
+                 "Privileges not restricted", "PIDs limit not set", "without memory restrictions", "without CPU restrictions"):
+        assert lost not in report, f"docker-bench-security: {lost}\n{report}"

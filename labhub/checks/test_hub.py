@@ -1,6 +1,7 @@
 """What tasks/hub.py promises: the stack's files as data says, root-only generated secrets,
 hub and registry running and answering, the registry on the loopback only, the hub seeing the
-host's accounts read-only (never /etc/shadow), the notebook images in the registry, and every
+host's accounts read-only (never /etc/shadow), the notebook images in the registry and no more
+old tags there than its retention keeps, and every
 user's server running as its host account, unprivileged, without the Docker socket."""
 
 import datetime
@@ -15,7 +16,11 @@ from labhub.ops.compose import EnvKeys
 from labhub.config.tls import EXPIRY_WARNING_DAYS, HSTS_MAX_AGE, certificate_names, name_matches, tls_name
 from labhub.local import local_path
 from labhub.ops.shell import HTTP_STATUS, q
+from labhub.ops.systemd import ServiceState
 from tasks.hub import PROJECT, SECRETS, plan
+
+
+MANIFEST_V2 = "application/vnd.docker.distribution.manifest.v2+json"
 
 
 def stack_of(target):
@@ -106,6 +111,27 @@ def test_with_tls_the_hubs_own_port_is_on_the_loopback_only(target):
     assert listeners == [f"127.0.0.1:{port}"], f"hub port {port}: expected 127.0.0.1 only (users come through HTTPS), found {listeners}"
 
 
+def test_the_stacks_containers_keep_their_limits_and_no_privileges(target):
+    """CIS Docker Benchmark 5.x, as compose.yaml sets it: a container recreated by hand
+    without these is drift."""
+    stack = stack_of(target)
+    for service in stack.health:
+        found_container = container(target, f"{PROJECT}-{service}-1")
+        assert found_container, f"container {PROJECT}-{service}-1: expected present, found none"
+        config = found_container["HostConfig"]
+        found = {
+            "memory limit": config["Memory"] > 0,
+            "pids limit": (config.get("PidsLimit") or 0) > 0,
+            "no-new-privileges": "no-new-privileges:true" in (config.get("SecurityOpt") or []),
+            "capabilities dropped": config.get("CapDrop") == ["ALL"],
+            "read-only root filesystem": config["ReadonlyRootfs"],
+            "health check": bool((found_container["Config"].get("Healthcheck") or {}).get("Test")),
+        }
+        expected = {**{key: True for key in found}, "read-only root filesystem": service != "hub", "health check": service == "hub"}
+        lost = sorted(key for key in found if found[key] != expected[key])
+        assert not lost, f"container {PROJECT}-{service}-1: expected {', '.join(lost)} as compose.yaml sets them, found {({k: found[k] for k in lost})}"
+
+
 def test_registry_listens_on_the_loopback_only(target):
     stack_of(target)
     listeners = [line.split()[3] for line in target.host.run("ss -H -ltn").stdout.splitlines() if line.split()[3].endswith(":5000")]
@@ -134,6 +160,25 @@ def test_notebook_images_are_in_the_registry_and_on_the_host(target):
         assert target.host.run(f"docker image inspect {build.ref}").rc == 0, f"image {build.ref}: expected on the host, found missing"
 
 
+def test_the_registry_keeps_the_newest_tags_and_those_in_use(target):
+    stack = stack_of(target)
+    keep = target.config.hub.registry_keep
+    timer = target.fact(ServiceState, unit="labhub-registry-prune.timer")
+    assert (timer["enabled"], timer["active"]) == ("enabled", "active"), f"timer labhub-registry-prune.timer: expected enabled and active, found {timer['enabled'] or 'missing'} and {timer['active']}"
+    in_use = {build.ref for build in stack.builds} | set(target.read("docker ps -a --format '{{.Image}}'").split())
+    for repository in json.loads(target.read("curl -s http://127.0.0.1:5000/v2/_catalog?n=1000"))["repositories"] or []:
+        tags = json.loads(target.read(f"curl -s http://127.0.0.1:5000/v2/{repository}/tags/list")).get("tags") or []
+        # Retention keeps images (digests): tags that name one image count once.
+        digests = dict(line.split() for line in target.read(
+            f"for tag in {' '.join(tags)}; do printf '%s ' $tag; curl -sI -H 'Accept: {MANIFEST_V2}' "
+            f"http://127.0.0.1:5000/v2/{repository}/manifests/$tag | tr -d '\\r' | awk 'tolower($1) == \"docker-content-digest:\" {{print $2}}'; done"
+        ).splitlines() if len(line.split()) == 2)
+        used = {digests.get(tag) for tag in tags if f"localhost:5000/{repository}:{tag}" in in_use}
+        images = set(digests.values())
+        assert len(images) <= keep + len(used), (
+            f"registry {repository}: expected at most {keep + len(used)} images (the {keep} newest and {len(used)} in use), found {len(images)}")
+
+
 def test_users_servers_run_as_their_host_account_unprivileged(target):
     stack = stack_of(target)
     # Any tag of an allowed image: a server keeps the image it started from until it restarts.
@@ -153,6 +198,9 @@ def test_users_servers_run_as_their_host_account_unprivileged(target):
             "docker socket": any("docker.sock" in m["Source"] for m in server["Mounts"]),
             "image allowed": server["Config"]["Image"].startswith(allowed),
             "shares": {m["Destination"]: m["RW"] for m in server["Mounts"] if m["Destination"] in shares},
+            "limits": (server["HostConfig"]["Memory"] > 0, (server["HostConfig"].get("CpuQuota") or 0) > 0, server["HostConfig"].get("PidsLimit")),
+            "no privileges": (server["HostConfig"].get("CapDrop"), server["HostConfig"].get("SecurityOpt")),
         }
-        expected = {"user": f"{uid}:{gid}", "privileged": False, "docker socket": False, "image allowed": True, "shares": shares}
+        expected = {"user": f"{uid}:{gid}", "privileged": False, "docker socket": False, "image allowed": True, "shares": shares,
+                    "limits": (True, True, target.config.hub.pids_limit), "no privileges": (["ALL"], ["no-new-privileges:true"])}
         assert found == expected, f"container {name}: expected {expected}, found {found} (image {server['Config']['Image']})"

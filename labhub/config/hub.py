@@ -10,7 +10,7 @@ from pydantic import Field, field_validator, model_validator
 
 from labhub.local import IMAGE_CONTEXTS
 
-from labhub.config.common import ONE_LINE, Model, _check_unique, check_own_path, check_url
+from labhub.config.common import ONE_LINE, Model, _check_unique, check_calendar, check_own_path, check_url
 from labhub.config.tls import Tls, check_certificate_files, tls_name
 
 
@@ -110,9 +110,15 @@ class Hub(Model):
     )
     mem_limit: str = Field("4G", description="memory limit of each user's container (K, M, G, T)")
     cpu_limit: float = Field(2.0, description="CPU limit of each user's container, in cores")
+    pids_limit: int = Field(1024, description="processes and threads each user's container may run (a fork bomb stops there, not at the host)")
     idle_timeout: int = Field(3600, description="seconds of inactivity after which a user's server is stopped (jupyterhub-idle-culler); 0: never")
     start_timeout: int = Field(600, description="seconds a server may take to start (long enough for a first image pull)")
     ready_timeout: int = Field(300, description="seconds the deploy waits for the hub and the registry to answer before it fails")
+    registry_keep: int = Field(
+        3, description="newest tags of each image the registry keeps; older ones are deleted and garbage-collected (weekly and "
+        "after a rebuild), except the tags the hub allows and those a container uses"
+    )
+    registry_prune_calendar: str = Field("Sun *-*-* 04:00:00", description="when the registry's retention runs besides after a rebuild (systemd OnCalendar)")
 
     @property
     def tls_mode(self) -> str:
@@ -179,6 +185,22 @@ class Hub(Model):
     def _cpu(cls, limit: float) -> float:
         if limit <= 0:
             raise ValueError("must be more than 0 cores")
+        return limit
+
+    _registry_prune_calendar = field_validator("registry_prune_calendar")(check_calendar)
+
+    @field_validator("registry_keep")
+    @classmethod
+    def _keep(cls, count: int) -> int:
+        if not 1 <= count <= 1000:
+            raise ValueError("must be 1-1000 tags (the hub's own images are kept whatever this says)")
+        return count
+
+    @field_validator("pids_limit")
+    @classmethod
+    def _pids(cls, limit: int) -> int:
+        if limit < 64:
+            raise ValueError("must be at least 64 (a Jupyter server and its kernels need dozens)")
         return limit
 
     @field_validator("min_password_length", "idle_timeout", "start_timeout", "ready_timeout")

@@ -44,8 +44,10 @@ STACK_STAMP = ".labhub-up"
 def _stack_digest(files: Sequence[str], images: Sequence[str]) -> str:
     """Shell: the digest of the stack's files and images, computed on the host."""
     return (
-        f"{{ cat {' '.join(q(f) for f in files)} 2>/dev/null; "
-        f"docker image inspect --format '{{{{.Id}}}}' {' '.join(q(i) for i in images)} 2>/dev/null; }} | sha256sum | cut -d' ' -f1"
+        # `|| true`: under `set -e` a missing file (the Caddyfile without TLS) would end the group
+        # before the image IDs, and the stamp would never match the fact's digest.
+        f"{{ cat {' '.join(q(f) for f in files)} 2>/dev/null || true; "
+        f"docker image inspect --format '{{{{.Id}}}}' {' '.join(q(i) for i in images)} 2>/dev/null || true; }} | sha256sum | cut -d' ' -f1"
     )
 
 

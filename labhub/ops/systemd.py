@@ -47,12 +47,22 @@ def service(unit: str, running: bool = True, enabled: bool = True, restart_when:
         )
 
 
-def timer(unit: str, service_text: str, timer_text: str) -> None:
-    """`unit`.service and `unit`.timer in /etc/systemd/system; systemd reloaded when they
-    changed, and the timer enabled and waiting (restarted when they changed)."""
+def timer(unit: str, service_text: str, timer_text: str, what: str = "Service and timer", extra_files: Sequence = ()):
+    """`unit`.service and `unit`.timer in /etc/systemd/system (with `extra_files`, e.g. the
+    script it runs, from the same fact); systemd reloaded when they changed, and the timer
+    enabled and waiting (restarted when they changed). Returns the files' operation."""
     units = files.managed(
-        name="Service and timer",
-        files=[files.ManagedFile(f"{UNITS}/{unit}.service", service_text), files.ManagedFile(f"{UNITS}/{unit}.timer", timer_text)],
+        name=what,
+        files=[*extra_files, files.ManagedFile(f"{UNITS}/{unit}.service", service_text), files.ManagedFile(f"{UNITS}/{unit}.timer", timer_text)],
     )
     server.run_when_changed(name="systemd reloaded", command="systemctl daemon-reload", triggers=[units])
     service(name="Timer enabled and waiting", unit=f"{unit}.timer", restart_when=[units])
+    return units
+
+
+@operation()
+def run_now(unit: str, when: Sequence):
+    """A oneshot service run now, when one of the `when` operations changed; on failure, its
+    last journal lines."""
+    if changed(when):
+        yield f"systemctl start {q(unit)} || {{ journalctl -u {q(unit)} -n 40 --no-pager -o cat >&2; exit 1; }}"
