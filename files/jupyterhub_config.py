@@ -38,6 +38,63 @@ if settings["authenticator"] == "firstuse":
     c.FirstUseAuthenticator.create_users = False  # an unlisted name is refused
     c.FirstUseAuthenticator.dbm_path = f"{DATA}/passwords.dbm"
     c.FirstUseAuthenticator.min_password_length = settings["min_password_length"]
+elif settings["authenticator"] == "ldap":
+    import ssl
+
+    import ldap3
+    import ldap3.core.exceptions
+    from ldapauthenticator import LDAPAuthenticator
+    from tornado import web
+
+    class TimelyServer(ldap3.Server):
+        """A directory that does not answer fails a login within seconds, not a TCP timeout."""
+
+        def __init__(self, *args, **kwargs):
+            kwargs.setdefault("connect_timeout", 5)
+            super().__init__(*args, **kwargs)
+
+    ldap3.Server = TimelyServer  # what ldapauthenticator connects with
+
+    class LabLDAPAuthenticator(LDAPAuthenticator):
+        """A directory that cannot be reached is a clear error on the login page (503), not
+        an internal error or a wrong password; the hub keeps running."""
+
+        async def authenticate(self, handler, data):
+            try:
+                return await super().authenticate(handler, data)
+            except ldap3.core.exceptions.LDAPException as error:
+                self.log.error("LDAP server %s:%s: %s", self.server_address, self.server_port, error)
+                raise web.HTTPError(503, "The lab's directory (LDAP) cannot be reached: try again in a minute, or tell the lab's admins.")
+
+        async def check_allowed(self, username, auth_model):
+            """A member in data AND, when the lab names groups, in one of them (JupyterHub
+            would let either one in)."""
+            if username not in self.allowed_users:
+                return False
+            if not self.allowed_groups:
+                return True
+            found = set((auth_model.get("auth_state") or {}).get("ldap_groups", []))
+            return any(group in found for group in self.allowed_groups)
+
+    ldap = settings["ldap"]
+    c.JupyterHub.authenticator_class = LabLDAPAuthenticator
+    c.LDAPAuthenticator.server_address = ldap["server_address"]
+    c.LDAPAuthenticator.server_port = ldap["server_port"]
+    c.LDAPAuthenticator.tls_strategy = ldap["tls_strategy"]
+    # Verify the directory's certificate against the image's CAs (extra_ca_certificates included).
+    c.LDAPAuthenticator.tls_kwargs = {"validate": ssl.CERT_REQUIRED, "ca_certs_file": "/etc/ssl/certs/ca-certificates.crt"}
+    c.LDAPAuthenticator.user_attribute = ldap["user_attribute"]
+    if ldap["lookup_dn"]:
+        c.LDAPAuthenticator.lookup_dn = True
+        c.LDAPAuthenticator.user_search_base = ldap["user_search_base"]
+        c.LDAPAuthenticator.lookup_dn_search_user = ldap["lookup_dn_search_user"]
+        c.LDAPAuthenticator.lookup_dn_user_dn_attribute = ldap["user_attribute"]  # the name the hub knows the member by
+        with open(ldap["bind_password_file"]) as password_file:  # root-only on the host, never in labhub.json
+            c.LDAPAuthenticator.lookup_dn_search_password = password_file.read()
+    else:
+        c.LDAPAuthenticator.bind_dn_template = ldap["bind_dn_template"]
+    if ldap["allowed_groups"]:
+        c.LDAPAuthenticator.allowed_groups = ldap["allowed_groups"]
 else:
     c.JupyterHub.authenticator_class = "nativeauthenticator.NativeAuthenticator"
     # Users in data are approved when they sign up (they are allowed_users); any other

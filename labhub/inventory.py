@@ -41,7 +41,7 @@ def pyinfra_data_keys() -> frozenset[str]:
 
 
 # Fields whose values are never echoed in an error message (mount options may carry a secret).
-SECRET_FIELD_NAMES = frozenset({"password", "username", "token", "secret", "credentials", "options"})
+SECRET_FIELD_NAMES = frozenset({"password", "username", "token", "secret", "credentials", "options", "bind_password"})
 
 
 def _field_path(loc: tuple[Any, ...]) -> str:
@@ -189,6 +189,24 @@ def _with_backup_credentials(data: dict[str, Any], secrets: Secrets) -> tuple[di
     return ({**data, "backup": {**backup, "credentials": credentials}} if "password" in credentials else data), []
 
 
+def _with_ldap_credentials(data: dict[str, Any], secrets: Secrets) -> tuple[dict[str, Any], list[str]]:
+    """Host data with the directory's service account password added from the secrets, when
+    the hub searches the directory with it."""
+    hub = data.get("hub")
+    ldap = hub.get("ldap") if isinstance(hub, dict) else None
+    if not isinstance(ldap, dict):
+        return data, []
+    if "credentials" in ldap:
+        return data, ["hub.ldap.credentials: the bind password never goes in host data (it is kept in git); set LABHUB_LDAP_BIND_PASSWORD or [ldap] bind_password in the secrets file"]
+    if not ldap.get("search_bind_dn"):
+        return data, []
+    try:
+        credentials = secrets.ldap()
+    except SecretsError as error:
+        return data, [str(error)]
+    return ({**data, "hub": {**hub, "ldap": {**ldap, "credentials": credentials}}} if credentials else data), []
+
+
 def validate_host_data(host_name: str, data: dict[str, Any], inventory: str | None = None) -> LabHost:
     """The validated config of one host, or ConfigError naming every problem in its data.
     Share and backup credentials come from the environment or the secrets file next to `inventory`."""
@@ -196,7 +214,8 @@ def validate_host_data(host_name: str, data: dict[str, Any], inventory: str | No
     secrets = Secrets(inventory)  # one read of the secrets file for shares and backup
     ours, problems = _with_share_credentials(ours, secrets)
     ours, backup_problems = _with_backup_credentials(ours, secrets)
-    problems += backup_problems
+    ours, ldap_problems = _with_ldap_credentials(ours, secrets)
+    problems += backup_problems + ldap_problems
     try:
         config = LabHost.model_validate(ours)
     except ValidationError as error:

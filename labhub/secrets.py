@@ -42,6 +42,9 @@ def backup_env_name(field: str) -> str:
     return f"LABHUB_BACKUP_{field.upper()}"
 
 
+LDAP_PASSWORD_ENV = "LABHUB_LDAP_BIND_PASSWORD"
+
+
 class Secrets:
     def __init__(self, inventory: str | Path | None):
         self.path = secrets_file(inventory) if inventory else None
@@ -86,6 +89,11 @@ class Secrets:
             if value is not None:
                 found[field] = value
         return found
+
+    def ldap(self) -> dict[str, str]:
+        """The directory's service account password, from the environment or the file."""
+        value = os.environ.get(LDAP_PASSWORD_ENV, self._from_file().get("ldap", {}).get("bind_password"))
+        return {"bind_password": value} if value is not None else {}
 
     def where(self, name: str) -> str:
         """How to provide a share's credentials, for error messages."""

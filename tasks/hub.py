@@ -41,7 +41,8 @@ PRUNE_SCRIPT = "/usr/local/sbin/labhub-registry-prune"  # the registry's retenti
 STACK_STAMPED_FILES = ("compose.yaml", "secrets.env", "jupyterhub_config.py", "labhub.json", "Caddyfile")
 # The stack's own services: enough for a class of 100 (docs/benchmarks.md), a ceiling on a runaway.
 SERVICE_LIMITS = {"hub_memory": "2g", "hub_pids": 2048, "registry_memory": "512m", "proxy_memory": "256m", "service_pids": 256}
-PROXY_TLS_DIR = "/etc/caddy/tls"  # the stack's tls/ directory, inside the proxy's container
+PROXY_TLS_DIR = "/etc/caddy/tls"
+LDAP_PASSWORD_IN_HUB = "/srv/jupyterhub/ldap-bind-password"  # the stack's ldap/bind-password, in the hub's container  # the stack's tls/ directory, inside the proxy's container
 
 
 def context_files(directory: Path, ca_certificates: dict[str, bytes]) -> dict[str, bytes]:
@@ -83,9 +84,36 @@ def hub_settings(config: LabHost, images: dict[str, str]) -> dict:
         "pids_limit": hub.pids_limit,
         "idle_timeout": hub.idle_timeout,
         "start_timeout": hub.start_timeout,
+        "ldap": ldap_settings(hub.ldap) if hub.authenticator == "ldap" else None,
         # With TLS: JupyterHub's public URL (https), so its cookies and its servers' are Secure.
         "public_url": hub.public_url if hub.tls_mode != "none" else None,
     }
+
+
+def ldap_settings(ldap) -> dict:
+    """What ldapauthenticator needs; the service account's password is a file of its own."""
+    address, port = ldap.address
+    return {
+        "server_address": address,
+        "server_port": port,
+        "tls_strategy": ldap.tls_strategy,
+        "bind_dn_template": ldap.bind_dn_template,
+        "lookup_dn": ldap.search,
+        "user_search_base": ldap.search_base,
+        "lookup_dn_search_user": ldap.search_bind_dn,
+        "user_attribute": ldap.username_attribute,
+        "allowed_groups": ldap.allowed_groups,
+        "bind_password_file": LDAP_PASSWORD_IN_HUB if ldap.search else None,
+    }
+
+
+def ldap_files(config: LabHost) -> list:
+    """The directory's service account password (root, 0600, in a 0700 directory)."""
+    ldap = config.hub.ldap
+    if config.hub.authenticator != "ldap" or ldap.credentials is None:
+        return []
+    password = ldap.credentials.bind_password.get_secret_value()
+    return [files.ManagedFile(f"{config.hub.stack_dir}/ldap/bind-password", password, mode=0o600, secret=True)]
 
 
 def proxy_files(config: LabHost) -> tuple[list, dict | None]:
@@ -129,6 +157,7 @@ class StackPlan:
     builds: list  # images.ImageBuild: notebook images
     hub_image: str
     certificate_files: list  # files.ManagedFile: the proxy's certificate and key (tls.mode files)
+    hub_secret_files: list  # files.ManagedFile: the hub's own secrets from the lab (the directory's bind password)
     health: dict[str, str]  # service -> curl arguments (shell words) that get HTTP 200 when it is up
     images_used: list[str]  # the images the stack's containers run
 
@@ -162,6 +191,7 @@ def plan(config: LabHost) -> StackPlan:
         hub_address="127.0.0.1" if proxy else hub.bind_address,
         port=hub.port,
         proxy=proxy,
+        ldap_password=bool(ldap_files(config)),
         limits=SERVICE_LIMITS,
     )
     build_dirs = [f"{root}/hub", *[f"{root}/images/{image}" for image in contexts]]
@@ -184,6 +214,7 @@ def plan(config: LabHost) -> StackPlan:
         directories=[
             files.ManagedDirectory(root),
             *([files.ManagedDirectory(f"{root}/tls", mode=0o700)] if proxy and proxy["files"] else []),
+            *([files.ManagedDirectory(f"{root}/ldap", mode=0o700)] if ldap_files(config) else []),
             files.ManagedDirectory(f"{root}/images"),
             *[files.ManagedDirectory(d) for d in build_dirs],
             *[files.ManagedDirectory(f"{d}/ca-certificates") for d in build_dirs],
@@ -192,6 +223,7 @@ def plan(config: LabHost) -> StackPlan:
         builds=builds,
         hub_image=hub_image,
         certificate_files=tls_files[1:],
+        hub_secret_files=ldap_files(config),
         health=health,
         images_used=[hub_image, hub.registry_image, *([proxy["image"]] if proxy else [])],
     )
@@ -212,6 +244,7 @@ def stack():
     )
     stack_files = files.managed(name="Stack files", directories=stack.directories, files=stack.files, purge=stack.purge)
     certificate = files.managed(name="TLS certificate and key", directories=[], files=stack.certificate_files) if stack.certificate_files else None
+    hub_secrets = files.managed(name="Hub's directory password", files=stack.hub_secret_files) if stack.hub_secret_files else None
     secrets = compose.generated_secrets(name="Hub secrets (generated on the host)", path=f"{hub.stack_dir}/secrets.env", names=SECRETS)
     compose.up(
         name="Hub and registry up and answering",
@@ -222,7 +255,7 @@ def stack():
         images=stack.images_used,
         wait_seconds=hub.ready_timeout,
         up_when=[stack_files, secrets],
-        recreate_when={"proxy": [certificate]} if certificate else None,
+        recreate_when={**({"proxy": [certificate]} if certificate else {}), **({"hub": [hub_secrets]} if hub_secrets else {})},
         url=hub.public_url or f"http://{host.data.get('ssh_hostname') or host.name}:{hub.port}/",
     )
     if hub.tls_mode == "none" and not ipaddress.ip_address(hub.bind_address).is_loopback:

@@ -97,6 +97,46 @@ def test_a_member_logs_in_over_https_with_secure_cookies(tls_lab):
     assert alice.whoami() == "alice"
 
 
+@pytest.mark.browser
+def test_a_browser_sent_to_plain_http_logs_in_over_https_with_no_certificate_error(tls_lab, tmp_path):
+    """Chromium trusts Pebble's root (in its NSS database, as a lab's browsers trust Let's
+    Encrypt) and nothing else: a certificate error would stop it at an interstitial page."""
+    import os
+    import subprocess
+
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions as shown
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    from tests.test_browser import CHROMIUM_FLAGS
+
+    nssdb = tmp_path / "home" / ".pki" / "nssdb"
+    nssdb.mkdir(parents=True)
+    subprocess.run(["certutil", "-d", f"sql:{nssdb}", "-N", "--empty-password"], check=True)
+    subprocess.run(["certutil", "-d", f"sql:{nssdb}", "-A", "-t", "C,,", "-n", "pebble", "-i", str(tls_lab.pebble_root)], check=True)
+    options = webdriver.ChromeOptions()
+    options.binary_location = "/usr/bin/chromium"
+    for flag in (*CHROMIUM_FLAGS, f"--user-data-dir={tmp_path / 'profile'}", f"--host-resolver-rules=MAP {HUB_NAME} {tls_lab.address}"):
+        options.add_argument(flag)
+    browser = webdriver.Chrome(options=options, service=Service("/usr/bin/chromedriver", env={**os.environ, "HOME": str(tmp_path / "home")}))
+    try:
+        browser.get(f"http://{HUB_NAME}/hub/login")  # plain HTTP: the redirect takes it to HTTPS
+        WebDriverWait(browser, 30).until(shown.presence_of_element_located((By.ID, "username_input")))
+        assert browser.current_url.startswith(f"https://{HUB_NAME}/hub/login")
+        browser.find_element(By.ID, "username_input").send_keys("bob")
+        browser.find_element(By.ID, "password_input").send_keys("bob-in-the-browser-1")
+        browser.find_element(By.ID, "login_submit").click()
+        # JupyterLab in bob's server, through Caddy (its websockets too: the kernel list loads).
+        WebDriverWait(browser, 300).until(shown.presence_of_element_located((By.ID, "jp-main-dock-panel")))
+        WebDriverWait(browser, 120).until(lambda b: not b.find_elements(By.ID, "jupyterlab-splash"))
+        WebDriverWait(browser, 60).until(shown.text_to_be_present_in_element((By.CSS_SELECTOR, ".jp-BreadCrumbs"), "jupyter-bob"))
+        assert browser.current_url.startswith(f"https://{HUB_NAME}/user/bob/lab")
+    finally:
+        browser.quit()
+
+
 def test_the_hubs_own_port_is_not_reachable_from_the_network(tls_lab):
     import socket
 

@@ -36,7 +36,7 @@ def container(target, name: str) -> dict | None:
 
 def test_stack_files_are_what_data_says(target):
     stack = stack_of(target)
-    for file in stack.files:
+    for file in [*stack.files, *stack.certificate_files, *stack.hub_secret_files]:
         found = target.path(file.path)
         assert found, f"{file.path}: expected present, found missing"
         assert found.get("sha256") == hashlib.sha256(file.data).hexdigest(), f"{file.path}: content differs from what data says"

@@ -11,6 +11,7 @@ from pydantic import Field, field_validator, model_validator
 from labhub.local import IMAGE_CONTEXTS
 
 from labhub.config.common import ONE_LINE, Model, _check_unique, check_calendar, check_own_path, check_url
+from labhub.config.ldap import Ldap, check_ldap
 from labhub.config.tls import Tls, check_certificate_files, tls_name
 
 
@@ -100,9 +101,11 @@ class Hub(Model):
     tls: Tls = Field(default_factory=Tls, description="HTTPS through Caddy: mode acme (default), files, or none")
     base_image: str = Field(HUB_BASE_IMAGE, description="JupyterHub image the hub's own image is built FROM (files/hub/Dockerfile)")
     registry_image: str = Field(REGISTRY_IMAGE, description="Docker distribution (registry) image; published on 127.0.0.1:5000 only")
-    authenticator: Literal["firstuse", "native"] = Field(
-        "firstuse", description="'firstuse': a listed user's first login sets the password; 'native': NativeAuthenticator, users in data sign up at /hub/signup, open signup off"
+    authenticator: Literal["firstuse", "native", "ldap"] = Field(
+        "firstuse", description="'firstuse': a listed user's first login sets the password; 'native': NativeAuthenticator, users in data sign up at /hub/signup, open signup off; "
+        "'ldap': users in data log in with their directory password (hub.ldap)"
     )
+    ldap: Ldap = Field(default_factory=Ldap, description="the directory, for hub.authenticator 'ldap'")
     min_password_length: int = Field(8, description="shortest password a user may set")
     images: list[NotebookImage] = Field(
         default_factory=lambda: [NotebookImage(name="notebook")],
@@ -126,6 +129,12 @@ class Hub(Model):
         if self.tls.mode is not None:
             return self.tls.mode
         return "acme" if tls_name(self.public_url) else "none"
+
+    @model_validator(mode="after")
+    def _ldap_is_complete(self) -> Hub:
+        if self.enabled and self.authenticator == "ldap":
+            check_ldap(self.ldap)
+        return self
 
     @model_validator(mode="after")
     def _tls_has_a_name(self) -> Hub:

@@ -125,7 +125,7 @@ def up(
     if bring_up or unhealthy or recreate:
         waits = [
             f"until [ \"$({HTTP_STATUS} {check})\" = 200 ]; do "
-            f"if [ $(date +%s) -ge $deadline ]; then echo {q(f'{service} did not answer 200 ({check.split()[-1].strip(chr(39))}) within {wait_seconds} s; its last log lines:')} >&2; "
+            f"if [ $(date +%s) -ge $deadline ]; then echo {q(f'{service} did not answer 200 on {check.split()[-1].strip(chr(39))} within {wait_seconds} s; its last log lines:')} >&2; "
             f"docker compose logs --no-color --tail 30 {q(service)} >&2; exit 1; fi; sleep 2; done"
             for service, check in health.items()
         ]

@@ -10,6 +10,7 @@ uploads and loads, exactly as an offline site would:
 and the test servers that run beside the test hosts:
 
     labhub-test/pebble            Let's Encrypt's ACME test server (Debian's pebble)
+    labhub-test/slapd             OpenLDAP's server (Debian's slapd), configured when it starts
 
 pip and npm reach PyPI and npm through this machine's TLS-inspecting proxy with its CA
 passed on their command lines only: the images do not trust that CA, so builds on a test
@@ -86,6 +87,12 @@ IMAGES = {
         "packages": ("pebble", "ca-certificates"),
         "setup": [],
         "changes": ['ENTRYPOINT ["/usr/bin/pebble"]'],
+    },
+    "slapd": {
+        "tag": "labhub-test/slapd:2.6",
+        "packages": ("slapd", "ldap-utils", "ca-certificates"),
+        "setup": [],
+        "changes": [],
     },
 }
 # The stand-ins every test hub loads (caddy only where a test turns TLS on).
