@@ -52,3 +52,9 @@ def test_the_bind_password_reaches_only_a_root_only_file(monkeypatch):
     assert settings["server_address"] == "ldap.lab.example.org" and settings["server_port"] == 636 and settings["tls_strategy"] == "on_connect"
     assert settings["lookup_dn"] and settings["bind_password_file"] == "/srv/jupyterhub/ldap-bind-password"
 
+
+
+def test_a_bind_password_of_several_lines_is_refused_unshown(monkeypatch):
+    monkeypatch.setenv(LDAP_PASSWORD_ENV, "first-line\nsecond-line")
+    message = problems(SEARCH)
+    assert "one non-empty line" in message and "first-line" not in message

@@ -6,7 +6,7 @@ import re
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 
-from labhub.config.common import Model, check_calendar
+from labhub.config.common import Model, check_calendar, check_one_line_secret
 
 
 # Backups (tasks/backup.py): restic, which Debian and Ubuntu package. Its repository password
@@ -25,12 +25,7 @@ class BackupCredentials(Model):
     aws_access_key_id: SecretStr | None = Field(None, description="S3 repositories: the access key")
     aws_secret_access_key: SecretStr | None = Field(None, description="S3 repositories: the secret key")
 
-    @field_validator("password")
-    @classmethod
-    def _one_line(cls, secret: SecretStr) -> SecretStr:
-        if not secret.get_secret_value() or re.search(r"[\x00-\x1f\x7f]", secret.get_secret_value()):
-            raise ValueError("must be one non-empty line without control characters (not shown)")
-        return secret
+    _password = field_validator("password")(check_one_line_secret)
 
     @field_validator("aws_access_key_id", "aws_secret_access_key")
     @classmethod

@@ -97,6 +97,13 @@ def check_url(url: str | None) -> str | None:
     return url
 
 
+def check_one_line_secret(secret):
+    """A password-like secret (a pydantic SecretStr): one non-empty line; the error never shows it."""
+    if not secret.get_secret_value() or re.search(r"[\x00-\x1f\x7f]", secret.get_secret_value()):
+        raise ValueError("must be one non-empty line without control characters (not shown)")
+    return secret
+
+
 def check_calendar(spec: str) -> str:
     if not re.fullmatch(r"[A-Za-z0-9*:,./ ~-]+", spec):
         raise ValueError("must be a systemd calendar expression such as '*-*-* 03:30:00' or 'daily'")

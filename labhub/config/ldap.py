@@ -6,7 +6,7 @@ import re
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 
-from labhub.config.common import Model
+from labhub.config.common import Model, check_one_line_secret
 
 LDAP_URL = re.compile(r"(ldaps?)://([A-Za-z0-9.-]+|\[[0-9A-Fa-f:]+\])(:[0-9]{1,5})?/?")
 # A DN, a DN template ({username}) or a search base: attribute=value pairs of plain characters.
@@ -19,12 +19,7 @@ class LdapCredentials(Model):
 
     bind_password: SecretStr = Field(description="password of ldap.search_bind_dn")
 
-    @field_validator("bind_password")
-    @classmethod
-    def _one_line(cls, secret: SecretStr) -> SecretStr:
-        if not secret.get_secret_value() or re.search(r"[\x00-\x1f\x7f]", secret.get_secret_value()):
-            raise ValueError("must be one non-empty line without control characters (not shown)")
-        return secret
+    _bind_password = field_validator("bind_password")(check_one_line_secret)
 
 
 class Ldap(Model):
