@@ -41,8 +41,8 @@ PRUNE_SCRIPT = "/usr/local/sbin/labhub-registry-prune"  # the registry's retenti
 STACK_STAMPED_FILES = ("compose.yaml", "secrets.env", "jupyterhub_config.py", "labhub.json", "Caddyfile")
 # The stack's own services: enough for a class of 100 (docs/benchmarks.md), a ceiling on a runaway.
 SERVICE_LIMITS = {"hub_memory": "2g", "hub_pids": 2048, "registry_memory": "512m", "proxy_memory": "256m", "service_pids": 256}
-PROXY_TLS_DIR = "/etc/caddy/tls"
-LDAP_PASSWORD_IN_HUB = "/srv/jupyterhub/ldap-bind-password"  # the stack's ldap/bind-password, in the hub's container  # the stack's tls/ directory, inside the proxy's container
+PROXY_TLS_DIR = "/etc/caddy/tls"  # the stack's tls/ directory, inside the proxy's container
+LDAP_PASSWORD_IN_HUB = "/srv/jupyterhub/ldap-bind-password"  # the stack's ldap/bind-password, in the hub's container
 
 
 def context_files(directory: Path, ca_certificates: dict[str, bytes]) -> dict[str, bytes]:
