@@ -92,6 +92,9 @@ class SambaServer:
         run("smbpasswd", "-c", str(self.config), "-s", "-a", ACCOUNT, input=f"{password}\n{password}\n")
 
     def start(self) -> None:
+        # A Samba left running by a cut-off run would answer instead, with its own passwords.
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", PORT), timeout=1):
+            raise RuntimeError(f"127.0.0.1:{PORT} is taken (an smbd left by an interrupted test run?): stop it first, e.g. `pkill -f labhub-samba-`")
         log = open(self.root / "log" / "smbd.stdout", "ab")
         # Its own session: on shutdown smbd signals its whole process group.
         self.process = subprocess.Popen(
