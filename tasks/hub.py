@@ -116,19 +116,19 @@ def ldap_files(config: LabHost) -> list:
     return [files.ManagedFile(f"{config.hub.stack_dir}/ldap/bind-password", password, mode=0o600, secret=True)]
 
 
-def proxy_files(config: LabHost) -> tuple[list, dict | None]:
+def proxy_files(config: LabHost) -> tuple[list, list, dict | None]:
     """The TLS terminator: its Caddyfile, the lab's certificate and key (mode files; the key
-    root-only, never printed) and its compose settings; none when tls.mode is none."""
+    root-only, never printed) and its compose settings; nothing when tls.mode is none."""
     hub, tls = config.hub, config.hub.tls
     mode = hub.tls_mode
     if mode == "none":
-        return [], None
+        return [], [], None
     root = hub.stack_dir
     certificate = key = None
-    managed = []
+    certificate_files = []
     if mode == "files":
         certificate, key = f"{PROXY_TLS_DIR}/certificate.pem", f"{PROXY_TLS_DIR}/key.pem"
-        managed += [
+        certificate_files = [
             files.ManagedFile(f"{root}/tls/certificate.pem", local_path(tls.certificate).read_bytes()),
             files.ManagedFile(f"{root}/tls/key.pem", local_path(tls.key).read_bytes(), mode=0o600, secret=True),
         ]
@@ -141,10 +141,10 @@ def proxy_files(config: LabHost) -> tuple[list, dict | None]:
         key=key,
         hsts_max_age=HSTS_MAX_AGE,
     )
-    managed.insert(0, files.ManagedFile(f"{root}/Caddyfile", caddyfile))
     # The key is left out of the digest (it cannot change without the certificate).
-    stamped = {"Caddyfile": caddyfile.encode(), **({"certificate": managed[1].data} if certificate else {})}
-    return managed, {"image": tls.proxy_image, "digest": digest(stamped), "files": mode == "files"}
+    stamped = {"Caddyfile": caddyfile.encode(), **({"certificate": certificate_files[0].data} if certificate_files else {})}
+    proxy = {"image": tls.proxy_image, "digest": digest(stamped), "files": mode == "files"}
+    return [files.ManagedFile(f"{root}/Caddyfile", caddyfile)], certificate_files, proxy
 
 
 @dataclass(frozen=True)
@@ -160,6 +160,11 @@ class StackPlan:
     hub_secret_files: list  # files.ManagedFile: the hub's own secrets from the lab (the directory's bind password)
     health: dict[str, str]  # service -> curl arguments (shell words) that get HTTP 200 when it is up
     images_used: list[str]  # the images the stack's containers run
+
+    @property
+    def managed_files(self) -> list:
+        """Every file the deploy writes for the stack: what the host checks compare."""
+        return [*self.files, *self.certificate_files, *self.hub_secret_files]
 
 
 def plan(config: LabHost) -> StackPlan:
@@ -177,8 +182,9 @@ def plan(config: LabHost) -> StackPlan:
 
     hub_config = HUB_CONFIG.read_text()
     settings = json.dumps(hub_settings(config, allowed), indent=2, sort_keys=True) + "\n"
-    tls_files, proxy = proxy_files(config)
-    address = "127.0.0.1" if hub.bind_address == "0.0.0.0" else hub.bind_address
+    proxy_config, certificate_files, proxy = proxy_files(config)
+    hub_secret_files = ldap_files(config)
+    address = hub.local_address
     compose_file = render(
         "compose.yaml",
         project=PROJECT,
@@ -191,7 +197,7 @@ def plan(config: LabHost) -> StackPlan:
         hub_address="127.0.0.1" if proxy else hub.bind_address,
         port=hub.port,
         proxy=proxy,
-        ldap_password=bool(ldap_files(config)),
+        ldap_password=bool(hub_secret_files),
         limits=SERVICE_LIMITS,
     )
     build_dirs = [f"{root}/hub", *[f"{root}/images/{image}" for image in contexts]]
@@ -209,12 +215,12 @@ def plan(config: LabHost) -> StackPlan:
             files.ManagedFile(f"{root}/labhub.json", settings),
             *[files.ManagedFile(f"{root}/hub/{name}", content) for name, content in hub_context.items()],
             *[files.ManagedFile(f"{root}/images/{image}/{name}", data) for image, context in contexts.items() for name, data in context.items()],
-            *tls_files[:1],
+            *proxy_config,
         ],
         directories=[
             files.ManagedDirectory(root),
             *([files.ManagedDirectory(f"{root}/tls", mode=0o700)] if proxy and proxy["files"] else []),
-            *([files.ManagedDirectory(f"{root}/ldap", mode=0o700)] if ldap_files(config) else []),
+            *([files.ManagedDirectory(f"{root}/ldap", mode=0o700)] if hub_secret_files else []),
             files.ManagedDirectory(f"{root}/images"),
             *[files.ManagedDirectory(d) for d in build_dirs],
             *[files.ManagedDirectory(f"{d}/ca-certificates") for d in build_dirs],
@@ -222,8 +228,8 @@ def plan(config: LabHost) -> StackPlan:
         purge=[f"{d}/ca-certificates" for d in build_dirs],
         builds=builds,
         hub_image=hub_image,
-        certificate_files=tls_files[1:],
-        hub_secret_files=ldap_files(config),
+        certificate_files=certificate_files,
+        hub_secret_files=hub_secret_files,
         health=health,
         images_used=[hub_image, hub.registry_image, *([proxy["image"]] if proxy else [])],
     )

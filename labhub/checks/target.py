@@ -94,8 +94,7 @@ def checked_paths(config: LabHost) -> set[str]:
 
     paths = {"/", DAEMON_JSON, APT_SOURCE, KEYRING, CREDENTIALS_DIR, *(s.credentials_path for s in config.shares)}
     if config.hub.enabled:
-        stack = plan(config)
-        paths |= {f.path for f in [*stack.files, *stack.certificate_files, *stack.hub_secret_files]} | {f"{config.hub.stack_dir}/secrets.env"}
+        paths |= {f.path for f in plan(config).managed_files} | {f"{config.hub.stack_dir}/secrets.env"}
     if config.backup.enabled:
         paths |= {BACKUP_SECRETS_DIR, ENV_FILE, PASSWORD_FILE}
     return paths

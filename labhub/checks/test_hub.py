@@ -36,7 +36,7 @@ def container(target, name: str) -> dict | None:
 
 def test_stack_files_are_what_data_says(target):
     stack = stack_of(target)
-    for file in [*stack.files, *stack.certificate_files, *stack.hub_secret_files]:
+    for file in stack.managed_files:
         found = target.path(file.path)
         assert found, f"{file.path}: expected present, found missing"
         assert found.get("sha256") == hashlib.sha256(file.data).hexdigest(), f"{file.path}: content differs from what data says"
@@ -69,7 +69,7 @@ def tls_of(target) -> tuple[str, str]:
     hub = target.config.hub
     if hub.tls_mode == "none":
         pytest.skip(f"{target.name} serves the hub over plain HTTP (hub.tls.mode none)")
-    return tls_name(hub.public_url), "127.0.0.1" if hub.bind_address == "0.0.0.0" else hub.bind_address
+    return tls_name(hub.public_url), hub.local_address
 
 
 def test_https_serves_a_certificate_for_the_hubs_name_not_near_its_end(target):

@@ -124,6 +124,11 @@ class Hub(Model):
     registry_prune_calendar: str = Field("Sun *-*-* 04:00:00", description="when the registry's retention runs besides after a rebuild (systemd OnCalendar)")
 
     @property
+    def local_address(self) -> str:
+        """Where the host itself reaches what is published on bind_address."""
+        return "127.0.0.1" if self.bind_address == "0.0.0.0" else self.bind_address
+
+    @property
     def tls_mode(self) -> str:
         """tls.mode, or what an unset one means: HTTPS through ACME for a hub with a public name."""
         if self.tls.mode is not None:
