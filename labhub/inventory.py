@@ -14,6 +14,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from labhub.config import EntryError, LabHost
+from labhub.directory import DirectoryError, with_group_members
 from labhub.secrets import Secrets, SecretsError
 
 # Data keys that belong to pyinfra itself (connection settings, global operation arguments).
@@ -220,6 +221,11 @@ def validate_host_data(host_name: str, data: dict[str, Any], inventory: str | No
         config = LabHost.model_validate(ours)
     except ValidationError as error:
         problems = _problems(error, ours) + problems
+    if not problems and config.hub.enabled and config.hub.authenticator == "ldap" and config.hub.ldap.admit_group_members:
+        try:
+            config = with_group_members(config)
+        except (DirectoryError, ValueError) as error:
+            problems.append(str(error))
     if problems:
         lines = "\n".join(f"  - {problem}" for problem in problems)
         raise ConfigError(f"host '{host_name}': invalid data\n{lines}") from None

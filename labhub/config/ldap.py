@@ -23,8 +23,10 @@ class LdapCredentials(Model):
 
 
 class Ldap(Model):
-    """hub.authenticator 'ldap': members in data log in with their directory password. Their
-    host accounts (jupyter-<name>, UID from data) are made by the deploy, as for any member."""
+    """hub.authenticator 'ldap': members in data (and, with admit_group_members, everyone in
+    allowed_groups) log in with their directory password. Their host accounts (jupyter-<name>;
+    UID from data, or the directory's uidNumber for members it admits) are made by the deploy,
+    as for any member."""
 
     server_url: str | None = Field(None, description="ldaps://host[:port] (TLS from the start) or ldap://host[:port] (StartTLS before the bind)")
     start_tls: bool = Field(True, description="ldap:// URLs: StartTLS before the bind; False sends passwords in clear text (refused unless insecure)")
@@ -36,6 +38,10 @@ class Ldap(Model):
     search_bind_dn: str | None = Field(None, description="the service account the hub searches with; its password is a secret (LABHUB_LDAP_BIND_PASSWORD)")
     username_attribute: str = Field("uid", description="the attribute that holds the login name (Active Directory: sAMAccountName)")
     allowed_groups: list[str] = Field(default_factory=list, description="group DNs; when set, a member must also be in one of them")
+    admit_group_members: bool = Field(
+        False, description="also admit everyone in allowed_groups who is not in users: each deploy (and drift check) reads the groups' "
+        "members from the directory through the service account, and each gets a jupyter-<name> account whose UID is their uidNumber",
+    )
     credentials: LdapCredentials | None = Field(None, description="filled in from the secrets; never set in data")
 
     @field_validator("server_url")
@@ -109,5 +115,7 @@ def check_ldap(ldap: Ldap) -> None:
         raise ValueError("hub.ldap: set bind_dn_template (members bind directly) or search_base and search_bind_dn (the hub searches for them)")
     if ldap.search and not ldap.search_bind_dn:
         raise ValueError("hub.ldap.search_base needs search_bind_dn, the service account the hub searches with")
+    if ldap.admit_group_members and not (ldap.search and ldap.allowed_groups):
+        raise ValueError("hub.ldap.admit_group_members needs allowed_groups and a search (search_base, search_bind_dn): the deploy reads the groups' members through the service account")
     if ldap.search and ldap.credentials is None:
         raise ValueError("hub.ldap.search_bind_dn needs its password: set LABHUB_LDAP_BIND_PASSWORD or [ldap] bind_password in the secrets file")

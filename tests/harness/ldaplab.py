@@ -17,9 +17,11 @@ from tests.harness.tlslab import LabCA, container_ip
 BASE = "dc=lab,dc=test"
 SERVICE_DN = f"cn=jupyterhub,ou=services,{BASE}"
 GROUP_DN = f"cn=physicists,ou=groups,{BASE}"
-# alice and bob are physicists; dave is in the directory but not in the group.
-PEOPLE = {"alice": ("Alice-Directory-Pw-1", 5001), "bob": ("Bob-Directory-Pw-2", 5002), "dave": ("Dave-Directory-Pw-4", 5004)}
-GROUP_MEMBERS = ("alice", "bob")
+# alice and bob are physicists, and erin, who is in no lab's data; dave is in the directory but
+# not in the group.
+PEOPLE = {"alice": ("Alice-Directory-Pw-1", 5001), "bob": ("Bob-Directory-Pw-2", 5002), "dave": ("Dave-Directory-Pw-4", 5004),
+          "erin": ("Erin-Directory-Pw-5", 5005)}
+GROUP_MEMBERS = ("alice", "bob", "erin")
 
 CONFIG = """dn: cn=config
 objectClass: olcGlobal
