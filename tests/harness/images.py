@@ -2,7 +2,8 @@
 on the runner (no image registry is reachable here), and saved as archives that the deploy
 uploads and loads, exactly as an offline site would:
 
-    labhub-test/jupyterhub        for quay.io/jupyterhub/jupyterhub (JupyterHub + proxy, root)
+    labhub-test/jupyterhub        for quay.io/jupyterhub/jupyterhub (JupyterHub + proxy, root),
+                                  today's and the previous major (the upgrade test's start)
     labhub-test/registry          for registry:2 (Debian's docker-registry, distribution 2.8.3)
     labhub-test/minimal-notebook  for quay.io/jupyter/minimal-notebook (JupyterLab, user jovyan)
     labhub-test/caddy             for docker.io/library/caddy (Debian's caddy, the official image's layout)
@@ -19,13 +20,16 @@ host that need the network (the hub's own image) depend on the deploy's CA suppo
 
 from __future__ import annotations
 
+import concurrent.futures
 import hashlib
 import subprocess
+import threading
 from pathlib import Path
 
 from tests.harness.engine import CACHE, DEBIAN_MIRROR, ensure_docker, image_exists, run
 
 JUPYTERHUB_VERSION = "5.4.3"
+PREVIOUS_JUPYTERHUB_VERSION = "4.1.6"
 JUPYTERLAB_VERSION = "4.4.10"
 PROXY_VERSION = "5.3.0"
 RUNNER_CA_BUNDLE = "/etc/ssl/certs/ca-certificates.crt"
@@ -38,18 +42,27 @@ CHROOT_ENV = (
     "PIP_CERT=/tmp/runner-ca.pem REQUESTS_CA_BUNDLE=/tmp/runner-ca.pem NODE_EXTRA_CA_CERTS=/tmp/runner-ca.pem"
 )
 
-IMAGES = {
-    "jupyterhub": {
-        "tag": f"labhub-test/jupyterhub:{JUPYTERHUB_VERSION}",
+
+
+def jupyterhub_image(version: str) -> dict:
+    return {
+        "tag": f"labhub-test/jupyterhub:{version}",
         "packages": ("python3", "python3-venv", "ca-certificates", "nodejs", "npm"),
         "setup": [
-            f"{VENV} jupyterhub=={JUPYTERHUB_VERSION}",
+            f"{VENV} jupyterhub=={version}",
             f"npm install --global --silent --cafile /tmp/runner-ca.pem configurable-http-proxy@{PROXY_VERSION}",
             "mkdir -p /srv/jupyterhub",
         ],
         "changes": ["ENV PATH=/opt/venv/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
                     "WORKDIR /srv/jupyterhub", "EXPOSE 8000", 'CMD ["jupyterhub"]'],
-    },
+    }
+
+
+IMAGES = {
+    "jupyterhub": jupyterhub_image(JUPYTERHUB_VERSION),
+    # The upgrade test's starting point (as TLJH's --upgrade-from): the last 4.x, whose
+    # database JupyterHub 5 migrates (alembic 4621fec11365, "manage roles").
+    "jupyterhub-previous": jupyterhub_image(PREVIOUS_JUPYTERHUB_VERSION),
     "registry": {
         "tag": "labhub-test/registry:2.8.3",
         "packages": ("docker-registry",),
@@ -99,8 +112,34 @@ IMAGES = {
 HUB_IMAGES = ("jupyterhub", "registry", "minimal-notebook")
 
 
+_building = {name: threading.Lock() for name in IMAGES}
+
+
 def build(name: str) -> tuple[str, Path]:
     """The stand-in image (built once, cached) and its `docker save` archive."""
+    with _building[name]:  # a test waits for the background build of the same image
+        return _build(name)
+
+
+_background: list[concurrent.futures.ThreadPoolExecutor] = []
+
+
+def build_in_background(workers: int = 3) -> None:
+    """Start building every test image, a few at a time, the hub's first, while the session's
+    first hosts come up: on a fresh machine, minutes the tests no longer wait for in turn."""
+    pool = concurrent.futures.ThreadPoolExecutor(max_workers=workers, thread_name_prefix="image-build")
+    for name in (*HUB_IMAGES, *(name for name in IMAGES if name not in HUB_IMAGES)):
+        pool.submit(build, name)
+    _background.append(pool)
+
+
+def stop_background_builds() -> None:
+    """Builds not started yet are dropped (a session that ends early does not wait for them)."""
+    for pool in _background:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _build(name: str) -> tuple[str, Path]:
     spec = IMAGES[name]
     recipe = hashlib.sha256(repr(spec).encode() + DEBIAN_MIRROR.encode()).hexdigest()[:12]
     archive = CACHE / "images" / f"{name}-{recipe}.tar"
