@@ -6,6 +6,7 @@ jupyter-<name>: their server runs in a container as that account's UID and GID, 
 home directory and the lab's shares mounted, from an allowed image of the local registry.
 """
 
+import grp
 import json
 import pwd
 import sys
@@ -24,6 +25,9 @@ c.JupyterHub.hub_ip = "0.0.0.0"
 c.JupyterHub.hub_connect_ip = "hub"  # the hub's name on the network it shares with users' servers
 c.JupyterHub.db_url = f"sqlite:///{DATA}/jupyterhub.sqlite"
 c.JupyterHub.cleanup_servers = False  # users' servers keep running while the hub restarts
+# A new JupyterHub upgrades the database's schema as it starts, after copying the SQLite file
+# to jupyterhub.sqlite.<date-time> beside it; with the schema current it does nothing.
+c.JupyterHub.upgrade_db = True
 # With TLS (Caddy in front): the https:// address users open. JupyterHub then marks its
 # cookies, and its servers' (JUPYTERHUB_PUBLIC_URL), Secure, and builds its links on it.
 if settings["public_url"]:
@@ -108,13 +112,13 @@ c.DockerSpawner.network_name = settings["network"]
 c.DockerSpawner.use_internal_ip = True
 c.DockerSpawner.remove = True  # nothing lives in the container: homes and shares are mounted
 c.DockerSpawner.pull_policy = "ifnotpresent"
-c.DockerSpawner.allowed_images = settings["images"]  # display name -> image; several: a form
-c.DockerSpawner.image = next(iter(settings["images"].values()))
+DEFAULT_IMAGE = next(iter(settings["images"].values()))
+c.DockerSpawner.image = DEFAULT_IMAGE
 c.DockerSpawner.cmd = ["jupyterhub-singleuser"]
 c.DockerSpawner.notebook_dir = "/"  # the home and the shares (e.g. /mnt/data) are both in reach
 c.DockerSpawner.mem_limit = settings["mem_limit"]
 c.DockerSpawner.cpu_limit = settings["cpu_limit"]
-c.DockerSpawner.extra_host_config = {
+SERVER_HOST_CONFIG = {
     "privileged": False,
     "cap_drop": ["ALL"],  # a notebook needs no capability, its user is not root
     "security_opt": ["no-new-privileges:true"],
@@ -124,26 +128,82 @@ c.DockerSpawner.extra_host_config = {
     "cpu_shares": 128,
     "pids_limit": settings["pids_limit"],  # a fork bomb in a notebook stops here, not at the host
 }
+c.DockerSpawner.extra_host_config = SERVER_HOST_CONFIG
 c.Spawner.start_timeout = settings["start_timeout"]
 c.Spawner.http_timeout = 120
 
-accounts = {user["name"]: user["account"] for user in users}
+members = {user["name"]: user for user in users}
+
+
+def allowed_images(spawner):
+    """The lab's images and those of the user's groups: the spawn form offers these, and
+    DockerSpawner refuses any other, through the API too."""
+    return {**settings["images"], **members[spawner.user.name]["images"]}
+
+
+c.DockerSpawner.allowed_images = allowed_images
 
 
 def run_as_host_account(spawner):
-    """The container runs as the user's host account, in its home, with the shares."""
-    account = pwd.getpwnam(accounts[spawner.user.name])  # /etc/passwd is the host's (read-only)
+    """The container runs as the user's host account, in its home, with the shares, and with
+    what the user's groups give: their folders (and host groups), limits and GPUs."""
+    member = members[spawner.user.name]
+    account = pwd.getpwnam(member["account"])  # /etc/passwd and /etc/group are the host's (read-only)
     home = account.pw_dir
     spawner.extra_create_kwargs = {"user": f"{account.pw_uid}:{account.pw_gid}"}
     spawner.volumes = {
         home: {"bind": home, "mode": "rw"},
         **{share["path"]: {"bind": share["path"], "mode": "ro" if share["read_only"] else "rw"} for share in settings["shares"]},
+        **{folder: {"bind": folder, "mode": "rw"} for folder in member["folders"]},
     }
     spawner.environment = {**spawner.environment, "HOME": home, "USER": account.pw_name}
     spawner.default_url = f"/lab/tree{home}"
+    spawner.mem_limit, spawner.cpu_limit = member["mem_limit"], member["cpu_limit"]
+    spawner.image = DEFAULT_IMAGE  # not an image chosen before: start() checks the new choice
+    host_config = dict(SERVER_HOST_CONFIG)
+    if member["folders"]:  # the container's user is in the host groups that own the folders
+        host_config["group_add"] = [str(grp.getgrnam(group).gr_gid) for group in member["folders"].values()]
+    if member["masked"]:  # other groups' folders on a share the server mounts: covered, empty
+        host_config["tmpfs"] = {path: "ro,size=4k,mode=0700" for path in member["masked"]}
+    chosen = allowed_images(spawner).get(spawner.user_options.get("image"), DEFAULT_IMAGE)
+    gpus = [g for g in (member["gpus"], settings["image_gpus"].get(chosen)) if g is not None]
+    if gpus:  # NVIDIA's container toolkit on the host hands them in
+        count = -1 if "all" in gpus else max(gpus)
+        host_config["device_requests"] = [{"driver": "nvidia", "count": count, "capabilities": [["gpu"]]}]
+    spawner.extra_host_config = host_config
 
 
 c.Spawner.pre_spawn_hook = run_as_host_account
+
+# Research groups (labhub.json "groups"): JupyterHub's load_groups only ever adds members, so
+# at start the groups labhub made are also made exact: members data dropped leave, and a
+# group data no longer has is deleted.
+c.JupyterHub.load_groups = {name: {"users": names, "properties": {"managed_by": "labhub"}} for name, names in settings["groups"].items()}
+
+
+def make_groups_exact(app_class):
+    load_groups = app_class.init_groups
+
+    async def init_groups(self):
+        await load_groups(self)
+        from jupyterhub import orm
+
+        for group in self.db.query(orm.Group).all():
+            if (group.properties or {}).get("managed_by") != "labhub":
+                continue
+            if group.name not in settings["groups"]:
+                self.log.info("Deleting group %s: no longer in the lab's data", group.name)
+                self.db.delete(group)
+            else:
+                group.users = [user for user in group.users if user.name in settings["groups"][group.name]]
+        self.db.commit()
+
+    app_class.init_groups = init_groups
+
+
+from jupyterhub.app import JupyterHub  # noqa: E402 (the hub that runs this file)
+
+make_groups_exact(JupyterHub)
 
 # Idle servers are stopped by jupyterhub-idle-culler, run by the hub as a service.
 if settings["idle_timeout"]:

@@ -54,6 +54,8 @@ def backup_unit_values(config: LabHost, host_name: str) -> dict:
         "stack_dir": config.hub.stack_dir,
         "hub_data_volume": HUB_DATA_VOLUME,
         "registry_volume": REGISTRY_VOLUME if backup.registry else "",
+        # Research groups' folders on the host (those on shares are the file server's to back up).
+        "group_folders": " ".join(f"{g.host_group}:{g.path}" for g in config.groups if config.share_of(g) is None),
         "keep_daily": backup.keep_daily,
         "keep_weekly": backup.keep_weekly,
         "keep_monthly": backup.keep_monthly,

@@ -21,6 +21,7 @@ from pyinfra.api import deploy
 
 from labhub.config import CA_TRUST_MARKER, LabHost
 from labhub.config.tls import HSTS_MAX_AGE, tls_name
+from labhub.hub_settings import NETWORK, hub_settings
 from labhub.inventory import host_config
 from labhub.local import IMAGE_CONTEXTS, REPO, archive_images, certificates, file_identity, local_path
 from labhub.ops import apt, compose, files, images, systemd
@@ -28,7 +29,6 @@ from labhub.ops.shell import q
 from labhub.templates import render
 
 PROJECT = "jupyterhub"  # compose project: containers jupyterhub-hub-1, jupyterhub-registry-1
-NETWORK = "jupyterhub"  # the hub and the users' servers meet here
 REGISTRY = "localhost:5000"  # Docker trusts a registry on the loopback without TLS
 HUB_CONTEXT = REPO / "files" / "hub"
 HUB_CONFIG = REPO / "files" / "jupyterhub_config.py"
@@ -37,12 +37,13 @@ HUB_CONFIG = REPO / "files" / "jupyterhub_config.py"
 CA_TRUST_STEP = REPO / "files" / "ca-trust.dockerfile"
 SECRETS = ("JPY_COOKIE_SECRET", "CONFIGPROXY_AUTH_TOKEN")
 PRUNE_SCRIPT = "/usr/local/sbin/labhub-registry-prune"  # the registry's retention (files/labhub-registry-prune)
+PRUNE_REPORT = "/var/lib/labhub/registry-prune.json"  # its last run: what it deleted, the registry's size before and after
 # What the running stack depends on besides its images: a change in one brings it up anew.
 STACK_STAMPED_FILES = ("compose.yaml", "secrets.env", "jupyterhub_config.py", "labhub.json", "Caddyfile")
 # The stack's own services: enough for a class of 100 (docs/benchmarks.md), a ceiling on a runaway.
 SERVICE_LIMITS = {"hub_memory": "2g", "hub_pids": 2048, "registry_memory": "512m", "proxy_memory": "256m", "service_pids": 256}
+HUB_DATABASE = "sqlite:////srv/jupyterhub/data/jupyterhub.sqlite"  # in the hub's container, as files/jupyterhub_config.py sets it
 PROXY_TLS_DIR = "/etc/caddy/tls"  # the stack's tls/ directory, inside the proxy's container
-LDAP_PASSWORD_IN_HUB = "/srv/jupyterhub/ldap-bind-password"  # the stack's ldap/bind-password, in the hub's container
 
 
 def context_files(directory: Path, ca_certificates: dict[str, bytes]) -> dict[str, bytes]:
@@ -67,44 +68,6 @@ def digest(files: dict[str, bytes], *extra: str) -> str:
     for item in extra:
         summary.update(b"\0" + item.encode())
     return summary.hexdigest()[:12]
-
-
-def hub_settings(config: LabHost, images: dict[str, str]) -> dict:
-    """labhub.json: what files/jupyterhub_config.py needs to know about the lab."""
-    hub = config.hub
-    return {
-        "authenticator": hub.authenticator,
-        "min_password_length": hub.min_password_length,
-        "users": [{"name": u.name, "account": u.account, "admin": u.admin} for u in config.users],
-        "images": images,
-        "shares": [{"path": s.mount_point, "read_only": s.read_only} for s in config.shares],
-        "network": NETWORK,
-        "mem_limit": hub.mem_limit,
-        "cpu_limit": hub.cpu_limit,
-        "pids_limit": hub.pids_limit,
-        "idle_timeout": hub.idle_timeout,
-        "start_timeout": hub.start_timeout,
-        "ldap": ldap_settings(hub.ldap) if hub.authenticator == "ldap" else None,
-        # With TLS: JupyterHub's public URL (https), so its cookies and its servers' are Secure.
-        "public_url": hub.public_url if hub.tls_mode != "none" else None,
-    }
-
-
-def ldap_settings(ldap) -> dict:
-    """What ldapauthenticator needs; the service account's password is a file of its own."""
-    address, port = ldap.address
-    return {
-        "server_address": address,
-        "server_port": port,
-        "tls_strategy": ldap.tls_strategy,
-        "bind_dn_template": ldap.bind_dn_template,
-        "lookup_dn": ldap.search,
-        "user_search_base": ldap.search_base,
-        "lookup_dn_search_user": ldap.search_bind_dn,
-        "user_attribute": ldap.username_attribute,
-        "allowed_groups": ldap.allowed_groups,
-        "bind_password_file": LDAP_PASSWORD_IN_HUB if ldap.search else None,
-    }
 
 
 def ldap_files(config: LabHost) -> list:
@@ -173,15 +136,15 @@ def plan(config: LabHost) -> StackPlan:
     hub_context = context_files(HUB_CONTEXT, ca)
     hub_image = f"labhub/hub:{digest(hub_context, hub.base_image)}"
     contexts, builds = {}, []
-    for image in hub.images:
+    for image in [*hub.images, *(image for group in config.groups for image in group.images)]:
         contexts[image.name] = context_files(IMAGE_CONTEXTS / image.context, ca)
         args = tuple(sorted(image.build_args.items()))
         tag = digest(contexts[image.name], repr(args))
         builds.append(images.ImageBuild(f"{REGISTRY}/{image.name}:{tag}", image.name, tag, f"{root}/images/{image.name}", args))
-    allowed = {(image.display_name or image.name): build.ref for image, build in zip(hub.images, builds)}
+    refs = {build.name: build.ref for build in builds}
 
     hub_config = HUB_CONFIG.read_text()
-    settings = json.dumps(hub_settings(config, allowed), indent=2, sort_keys=True) + "\n"
+    settings = json.dumps(hub_settings(config, refs), indent=2, sort_keys=True) + "\n"
     proxy_config, certificate_files, proxy = proxy_files(config)
     hub_secret_files = ldap_files(config)
     address = hub.local_address

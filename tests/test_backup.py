@@ -30,6 +30,7 @@ ALICE_PASSWORD = "alice-before-the-reinstall-3"
 NOTEBOOK = {"cells": [{"cell_type": "markdown", "metadata": {}, "source": "# Chapter 3: results"}], "metadata": {},
             "nbformat": 4, "nbformat_minor": 5}
 NOTEBOOK_PATH = "home/jupyter-alice/thesis/chapter3.ipynb"
+GROUP_FILE = "/srv/groups/optics/spectra.csv"  # in the folder of her research group
 # On the new server two accounts exist before the deploy, so useradd gives every account of
 # the lab another UID than on the old one: owners can only come out right by name.
 UID_SHIFT = "useradd --create-home filler1 && useradd filler2"
@@ -82,6 +83,8 @@ def test_a_members_work_is_backed_up(drill):
     assert alice.api("PUT", f"/user/alice/api/contents/{NOTEBOOK_PATH}", {"type": "notebook", "content": NOTEBOOK})[0] == 201
     # Her measurements: 5 MiB that a second backup must not store again.
     old.host.exec("head -c 5M /dev/urandom > /home/jupyter-alice/thesis/measurements.bin && chown jupyter-alice:users /home/jupyter-alice/thesis/measurements.bin")
+    # Her group's folder (research group optics): backed up too.
+    old.host.exec(f"echo 'shared spectra' > {GROUP_FILE} && chown jupyter-alice:lab-optics {GROUP_FILE}")
     drill["alice_uid"] = uid_of(old, "jupyter-alice")
     drill["secrets"] = old.host.exec("sha256sum /opt/jupyterhub/secrets.env").stdout.split()[0]
 
@@ -262,6 +265,9 @@ def test_the_reinstalled_server_comes_back_from_the_backup(drill, testhost_image
         owner = new.host.exec(f"stat -c '%u' /{NOTEBOOK_PATH} /home/jupyter-alice/thesis /home/jupyter-alice").stdout.split()
         assert owner == [uid] * 3, "owners mapped by account name"
         assert new.host.exec("sha256sum /opt/jupyterhub/secrets.env").stdout.split()[0] == drill["secrets"], "cookie secret and proxy token"
+        assert new.host.exec(f"cat {GROUP_FILE}").stdout == "shared spectra\n", "the group's folder came back"
+        assert new.host.exec(f"stat -c '%U %G %a' /srv/groups/optics {GROUP_FILE}").stdout.split() == [
+            "root", "lab-optics", "2770", "jupyter-alice", "lab-optics", "644"], "owned by the group on the new server"
         assert new.host.exec("stat -c '%U %a' /opt/jupyterhub/secrets.env").stdout.strip() == "root 600"
 
         # Converged: nothing more to do, with or without the restore setting.

@@ -5,15 +5,18 @@ end-to-end behaviour is in test_hub.py; this covers the choices it does not exer
 
 from __future__ import annotations
 
+import grp
 import io
 import json
 import pwd
-from types import SimpleNamespace
+import sys
+from types import ModuleType, SimpleNamespace
 
 import pytest
 
 from labhub.inventory import validate_host_data
-from tasks.hub import HUB_CONFIG, hub_settings
+from labhub.hub_settings import hub_settings
+from tasks.hub import HUB_CONFIG
 
 pytestmark = pytest.mark.quick
 
@@ -28,9 +31,19 @@ class Section(dict):
         self[name] = value
 
 
-def load(data: dict, monkeypatch) -> Section:
+class StandInHub:
+    """jupyterhub.app.JupyterHub, as far as the config file patches it."""
+
+    async def init_groups(self):
+        pass
+
+
+def load(data: dict, monkeypatch, refs: dict | None = None) -> Section:
     config = validate_host_data("lab1", {"users": ["alice", {"name": "bob", "admin": True}], **data})
-    settings = json.dumps(hub_settings(config, {"notebook": "localhost:5000/notebook:abc123"}))
+    settings = json.dumps(hub_settings(config, refs or {"notebook": "localhost:5000/notebook:abc123"}))
+    app = ModuleType("jupyterhub.app")
+    app.JupyterHub = type("JupyterHub", (StandInHub,), {})
+    monkeypatch.setitem(sys.modules, "jupyterhub.app", app)
     c = Section()
     namespace = {"get_config": lambda: c, "open": lambda path: io.StringIO(settings), "__name__": "jupyterhub_config"}
     exec(compile(HUB_CONFIG.read_text(), str(HUB_CONFIG), "exec"), namespace)
@@ -57,7 +70,8 @@ def test_native_authenticator_keeps_open_signup_off(monkeypatch):
 def test_servers_survive_hub_restarts_and_only_allowed_images_run(monkeypatch):
     c = load({}, monkeypatch)
     assert c.JupyterHub.cleanup_servers is False
-    assert c.DockerSpawner.allowed_images == {"notebook": "localhost:5000/notebook:abc123"}
+    anyone = SimpleNamespace(user=SimpleNamespace(name="alice"))
+    assert c.DockerSpawner.allowed_images(anyone) == {"notebook": "localhost:5000/notebook:abc123"}
     assert c.DockerSpawner.extra_host_config == {"privileged": False, "cap_drop": ["ALL"], "security_opt": ["no-new-privileges:true"],
                                                  "cpu_shares": 128, "pids_limit": 1024}
     assert (c.DockerSpawner.mem_limit, c.DockerSpawner.cpu_limit, c.Spawner.start_timeout) == ("4G", 2.0, 600)
@@ -71,6 +85,7 @@ def test_a_server_runs_as_the_host_account_with_its_home_and_the_shares(monkeypa
     account = SimpleNamespace(pw_name="jupyter-alice", pw_uid=2001, pw_gid=100, pw_dir="/home/jupyter-alice")
     monkeypatch.setattr(pwd, "getpwnam", lambda name: account if name == "jupyter-alice" else None)
     spawner = SimpleNamespace(user=SimpleNamespace(name="alice"), environment={"JUPYTERHUB_API_URL": "x"})
+    spawner.user_options = {}
     c.Spawner.pre_spawn_hook(spawner)
     assert spawner.extra_create_kwargs == {"user": "2001:100"}
     assert spawner.volumes == {"/home/jupyter-alice": {"bind": "/home/jupyter-alice", "mode": "rw"},
@@ -85,3 +100,71 @@ def test_idle_culling_is_a_hub_service_unless_switched_off(monkeypatch):
     assert "delete:servers" in c.JupyterHub.load_roles[0]["scopes"]
     c = load({"hub": {"idle_timeout": 0}}, monkeypatch)
     assert "services" not in c.JupyterHub
+
+
+GROUPS = {
+    "users": ["alice", {"name": "bob", "admin": True}, "carol"],
+    "groups": [
+        {"name": "optics", "members": ["alice", "carol"], "mem_limit": "8G",
+         "images": [{"name": "optics", "display_name": "Optics (CUDA)", "gpus": 1}]},
+        {"name": "theory", "members": ["carol"], "folder": "/data/theory", "cpu_limit": 4.0, "gpus": "all"},
+    ],
+    "nvidia_gpus": True,
+}
+REFS = {"notebook": "localhost:5000/notebook:abc123", "optics": "localhost:5000/optics:def456"}
+
+
+def spawn_settings(c, monkeypatch, name: str, image: str | None = None):
+    uid = {"alice": 2001, "bob": 2002, "carol": 2003}[name]
+    account = SimpleNamespace(pw_name=f"jupyter-{name}", pw_uid=uid, pw_gid=100, pw_dir=f"/home/jupyter-{name}")
+    monkeypatch.setattr(pwd, "getpwnam", lambda _: account)
+    monkeypatch.setattr(grp, "getgrnam", lambda group: SimpleNamespace(gr_gid={"lab-optics": 3001, "lab-theory": 3002}[group]))
+    spawner = SimpleNamespace(user=SimpleNamespace(name=name), environment={}, user_options={"image": image} if image else {})
+    c.Spawner.pre_spawn_hook(spawner)
+    return spawner
+
+
+def test_a_group_member_gets_its_folder_group_images_and_limits(monkeypatch):
+    c = load(GROUPS, monkeypatch, REFS)
+    alice = spawn_settings(c, monkeypatch, "alice")
+    assert alice.volumes["/srv/groups/optics"] == {"bind": "/srv/groups/optics", "mode": "rw"}
+    assert alice.extra_host_config["group_add"] == ["3001"], "the container's user is in lab-optics"
+    assert (alice.mem_limit, alice.cpu_limit) == ("8G", 2.0), "optics: more memory; the hub's CPU limit"
+    assert "device_requests" not in alice.extra_host_config, "the default image asks for no GPU"
+    assert c.DockerSpawner.allowed_images(alice) == {"notebook": REFS["notebook"], "Optics (CUDA)": REFS["optics"]}
+    with_gpu = spawn_settings(c, monkeypatch, "alice", image="Optics (CUDA)")
+    assert with_gpu.extra_host_config["device_requests"] == [{"driver": "nvidia", "count": 1, "capabilities": [["gpu"]]}]
+
+
+def test_a_member_of_several_groups_gets_every_folder_and_the_largest_limits(monkeypatch):
+    carol = spawn_settings(load(GROUPS, monkeypatch, REFS), monkeypatch, "carol")
+    assert set(carol.volumes) == {"/home/jupyter-carol", "/srv/groups/optics", "/data/theory"}
+    assert sorted(carol.extra_host_config["group_add"]) == ["3001", "3002"]
+    assert (carol.mem_limit, carol.cpu_limit) == ("8G", 4.0)
+    assert carol.extra_host_config["device_requests"][0]["count"] == -1, "gpus: all"
+
+
+def test_someone_outside_the_groups_gets_no_folder_group_image_or_gpu(monkeypatch):
+    c = load(GROUPS, monkeypatch, REFS)
+    bob = spawn_settings(c, monkeypatch, "bob")
+    assert set(bob.volumes) == {"/home/jupyter-bob"}
+    assert "group_add" not in bob.extra_host_config and "device_requests" not in bob.extra_host_config
+    assert (bob.mem_limit, bob.cpu_limit) == ("4G", 2.0)
+    assert c.DockerSpawner.allowed_images(bob) == {"notebook": REFS["notebook"]}, "DockerSpawner refuses any other image"
+    assert c.JupyterHub.load_groups == {
+        "optics": {"users": ["alice", "carol"], "properties": {"managed_by": "labhub"}},
+        "theory": {"users": ["carol"], "properties": {"managed_by": "labhub"}},
+    }
+
+
+def test_a_group_folder_on_a_share_is_covered_in_other_members_servers(monkeypatch):
+    monkeypatch.setenv("LABHUB_SHARE_ANALYSIS_USERNAME", "u")
+    monkeypatch.setenv("LABHUB_SHARE_ANALYSIS_PASSWORD", "p")
+    share = {"name": "analysis", "server": "fs1", "share": "analysis", "mount_point": "/mnt/analysis"}
+    data = {"shares": [share], "groups": [{"name": "survey", "members": ["alice"], "folder": "/mnt/analysis/groups/survey"}]}
+    c = load(data, monkeypatch)
+    alice, bob = spawn_settings(c, monkeypatch, "alice"), spawn_settings(c, monkeypatch, "bob")
+    assert set(alice.volumes) == {"/home/jupyter-alice", "/mnt/analysis"} and set(bob.volumes) == {"/home/jupyter-bob", "/mnt/analysis"}
+    assert "/mnt/analysis/groups/survey" not in alice.volumes, "it comes with the share"
+    assert "tmpfs" not in alice.extra_host_config and "group_add" not in alice.extra_host_config
+    assert bob.extra_host_config["tmpfs"] == {"/mnt/analysis/groups/survey": "ro,size=4k,mode=0700"}, "bob sees it empty"

@@ -92,7 +92,7 @@ def checked_paths(config: LabHost) -> set[str]:
     from tasks.docker import APT_SOURCE, DAEMON_JSON, KEYRING
     from tasks.hub import plan
 
-    paths = {"/", DAEMON_JSON, APT_SOURCE, KEYRING, CREDENTIALS_DIR, *(s.credentials_path for s in config.shares)}
+    paths = {"/", DAEMON_JSON, APT_SOURCE, KEYRING, CREDENTIALS_DIR, *(s.credentials_path for s in config.shares), *(g.path for g in config.groups)}
     if config.hub.enabled:
         paths |= {f.path for f in plan(config).managed_files} | {f"{config.hub.stack_dir}/secrets.env"}
     if config.backup.enabled:

@@ -17,7 +17,7 @@ from labhub.config.tls import EXPIRY_WARNING_DAYS, HSTS_MAX_AGE, certificate_nam
 from labhub.local import local_path
 from labhub.ops.shell import HTTP_STATUS, q
 from labhub.ops.systemd import ServiceState
-from tasks.hub import PROJECT, SECRETS, plan
+from tasks.hub import HUB_DATABASE, PROJECT, PRUNE_REPORT, SECRETS, plan
 
 
 MANIFEST_V2 = "application/vnd.docker.distribution.manifest.v2+json"
@@ -132,6 +132,31 @@ def test_the_stacks_containers_keep_their_limits_and_no_privileges(target):
         assert not lost, f"container {PROJECT}-{service}-1: expected {', '.join(lost)} as compose.yaml sets them, found {({k: found[k] for k in lost})}"
 
 
+# The JupyterHub in the hub's container, its database's schema revision, and whether that is
+# the one this JupyterHub expects (it upgrades an older one as it starts: upgrade_db).
+SCHEMA_PROBE = f"""
+import jupyterhub, sqlalchemy
+from jupyterhub import orm
+engine = sqlalchemy.create_engine({HUB_DATABASE!r})
+with engine.connect() as connection:
+    revision = connection.execute(sqlalchemy.text("select version_num from alembic_version")).scalar()
+try:
+    orm.check_db_revision(engine)
+    state = "current"
+except orm.DatabaseSchemaMismatch:
+    state = "stale"
+print(jupyterhub.__version__, revision, state)
+"""
+
+
+def test_the_hubs_database_schema_is_current_for_its_jupyterhub(target):
+    stack_of(target)
+    probe = target.host.run(f"docker exec {PROJECT}-hub-1 python3 -c {q(SCHEMA_PROBE)}")
+    assert probe.rc == 0, f"hub database: expected its schema readable, found: {probe.stderr.strip()[-300:]}"
+    version, revision, state = probe.stdout.split()
+    assert state == "current", f"hub database: expected the schema of JupyterHub {version}, found revision {revision} (an older one)"
+
+
 def test_registry_listens_on_the_loopback_only(target):
     stack_of(target)
     listeners = [line.split()[3] for line in target.host.run("ss -H -ltn").stdout.splitlines() if line.split()[3].endswith(":5000")]
@@ -177,6 +202,17 @@ def test_the_registry_keeps_the_newest_tags_and_those_in_use(target):
         images = set(digests.values())
         assert len(images) <= keep + len(used), (
             f"registry {repository}: expected at most {keep + len(used)} images (the {keep} newest and {len(used)} in use), found {len(images)}")
+
+
+def test_the_registrys_last_retention_run_succeeded(target):
+    stack_of(target)
+    service = target.fact(ServiceState, unit="labhub-registry-prune.service")
+    assert service["active"] != "failed", (
+        "labhub-registry-prune.service: expected its last run to succeed, found failed (journalctl -u labhub-registry-prune says why)")
+    report = target.host.run(f"cat {PRUNE_REPORT}")
+    assert report.rc == 0, f"{PRUNE_REPORT}: expected the report of the registry's last retention run, found none (it has not run)"
+    found = json.loads(report.stdout)
+    assert found["bytes_after"] <= found["bytes_before"], f"registry size: expected no growth during its garbage collection, found {found}"
 
 
 def test_users_servers_run_as_their_host_account_unprivileged(target):

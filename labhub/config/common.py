@@ -45,6 +45,12 @@ URL = re.compile(r"https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?(/[A-Za-z0-9._~%/+=:@,;!
 URL_RULE = "an http:// or https:// URL of letters, digits and . _ ~ % / + = : @ , ; - (no spaces, quotes, '$' or '`')"
 
 
+# A Docker image reference: [registry[:port]/]path[:tag][@sha256:digest], as Docker parses it.
+IMAGE_REFERENCE = re.compile(
+    r"[A-Za-z0-9]+(?:[.-][A-Za-z0-9]+)*(?::[0-9]+)?(?:/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*"
+    r"(?::[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?(?:@sha256:[0-9a-f]{64})?"
+)
+
 # Text shown to users (display names): printable, one line.
 ONE_LINE = re.compile(r"[^\x00-\x1f\x7f]+")
 
@@ -102,6 +108,12 @@ def check_one_line_secret(secret):
     if not secret.get_secret_value() or re.search(r"[\x00-\x1f\x7f]", secret.get_secret_value()):
         raise ValueError("must be one non-empty line without control characters (not shown)")
     return secret
+
+
+def check_image_reference(reference: str) -> str:
+    if not IMAGE_REFERENCE.fullmatch(reference):
+        raise ValueError("must be a Docker image reference such as 'quay.io/jupyterhub/jupyterhub:5.4.3'")
+    return reference
 
 
 def check_calendar(spec: str) -> str:

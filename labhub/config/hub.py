@@ -10,7 +10,7 @@ from pydantic import Field, field_validator, model_validator
 
 from labhub.local import IMAGE_CONTEXTS
 
-from labhub.config.common import ONE_LINE, Model, _check_unique, check_calendar, check_own_path, check_url
+from labhub.config.common import ONE_LINE, Model, _check_unique, check_calendar, check_image_reference, check_own_path, check_url
 from labhub.config.ldap import Ldap, check_ldap
 from labhub.config.tls import Tls, check_certificate_files, tls_name
 
@@ -20,11 +20,6 @@ HUB_BASE_IMAGE = "quay.io/jupyterhub/jupyterhub:5.4.3"
 REGISTRY_IMAGE = "docker.io/library/registry:2.8.3"
 NOTEBOOK_BASE_IMAGE = "quay.io/jupyter/minimal-notebook:2025-03-03"
 IMAGE_NAME = re.compile(r"[a-z0-9]+([._-][a-z0-9]+)*")
-# A Docker image reference: [registry[:port]/]path[:tag][@sha256:digest], as Docker parses it.
-IMAGE_REFERENCE = re.compile(
-    r"[A-Za-z0-9]+(?:[.-][A-Za-z0-9]+)*(?::[0-9]+)?(?:/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*"
-    r"(?::[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?(?:@sha256:[0-9a-f]{64})?"
-)
 MEMORY = re.compile(r"[0-9]+(\.[0-9]+)?[KMGT]")
 
 
@@ -32,6 +27,32 @@ BUILD_ARG = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 # The line an image's Dockerfile carries where labhub injects the step that trusts the extra CA
 # certificates (files/ca-trust.dockerfile), as root: one copy for every image.
 CA_TRUST_MARKER = "# labhub: trust the extra CA certificates here"
+
+
+def check_memory(limit: str | None) -> str | None:
+    if limit is not None and not MEMORY.fullmatch(limit):
+        raise ValueError("must be a size such as '512M' or '4G'")
+    return limit
+
+
+def check_cpu(limit: float | None) -> float | None:
+    if limit is not None and limit <= 0:
+        raise ValueError("must be more than 0 cores")
+    return limit
+
+
+Gpus = int | Literal["all"]  # NVIDIA GPUs a server gets: a number, or all the host has
+
+
+def check_gpus(gpus: Gpus | None) -> Gpus | None:
+    if isinstance(gpus, int) and not 1 <= gpus <= 64:
+        raise ValueError("must be a number of GPUs (1-64) or 'all'")
+    return gpus
+
+
+def memory_bytes(limit: str) -> int:
+    """'1.5G' in bytes, as Docker counts them."""
+    return int(float(limit[:-1]) * 1024 ** ("KMGT".index(limit[-1]) + 1))
 
 
 class NotebookImage(Model):
@@ -43,6 +64,7 @@ class NotebookImage(Model):
     build_args: dict[str, str] = Field(
         default_factory=dict, description=f"Docker build arguments, e.g. BASE_IMAGE (default in files/images/notebook: {NOTEBOOK_BASE_IMAGE})"
     )
+    gpus: Gpus | None = Field(None, description="NVIDIA GPUs in each server started from it: a number or 'all' (the host needs nvidia_gpus)")
 
     @field_validator("name")
     @classmethod
@@ -60,6 +82,8 @@ class NotebookImage(Model):
             raise ValueError(f"must name a directory of files/images/ with a Dockerfile (there: {', '.join(known) or 'none'})")
         check_ca_trust_marker(dockerfile)
         return context
+
+    _gpus = field_validator("gpus")(check_gpus)
 
     @field_validator("display_name")
     @classmethod
@@ -143,8 +167,6 @@ class Hub(Model):
 
     @model_validator(mode="after")
     def _tls_has_a_name(self) -> Hub:
-        if not IMAGE_REFERENCE.fullmatch(self.tls.proxy_image):
-            raise ValueError("hub.tls.proxy_image: must be a Docker image reference such as 'docker.io/library/caddy:2.10.2'")
         if not self.enabled or self.tls_mode == "none":
             return self
         name = tls_name(self.public_url)
@@ -180,26 +202,10 @@ class Hub(Model):
     _stack_dir = field_validator("stack_dir")(check_own_path)
     _public_url = field_validator("public_url")(check_url)
 
-    @field_validator("base_image", "registry_image")
-    @classmethod
-    def _image_reference(cls, reference: str) -> str:
-        if not IMAGE_REFERENCE.fullmatch(reference):
-            raise ValueError("must be a Docker image reference such as 'quay.io/jupyterhub/jupyterhub:5.4.3'")
-        return reference
+    _image_references = field_validator("base_image", "registry_image")(check_image_reference)
 
-    @field_validator("mem_limit")
-    @classmethod
-    def _memory(cls, limit: str) -> str:
-        if not MEMORY.fullmatch(limit):
-            raise ValueError("must be a size such as '512M' or '4G'")
-        return limit
-
-    @field_validator("cpu_limit")
-    @classmethod
-    def _cpu(cls, limit: float) -> float:
-        if limit <= 0:
-            raise ValueError("must be more than 0 cores")
-        return limit
+    _memory = field_validator("mem_limit")(check_memory)
+    _cpu = field_validator("cpu_limit")(check_cpu)
 
     _registry_prune_calendar = field_validator("registry_prune_calendar")(check_calendar)
 

@@ -15,6 +15,7 @@ from labhub.config.backup import RESTIC_SNAPSHOT_ID, Backup
 from labhub.config.common import EntryError, Model, _check_unique, _some
 from labhub.config.docker import Apt, DockerEngine
 from labhub.config.drift import DriftSchedule
+from labhub.config.groups import LabGroup
 from labhub.config.hub import Hub
 from labhub.config.shares import Share
 
@@ -27,6 +28,11 @@ class LabHost(Model):
     apt: Apt = Field(default_factory=Apt, description="how package steps wait for the dpkg lock and retry unreachable sources")
     docker: DockerEngine = Field(default_factory=DockerEngine, description="Docker Engine source and daemon.json")
     shares: list[Share] = Field(default_factory=list, description="CIFS shares in /etc/fstab, mounted; a share removed from data is unmounted and its files removed")
+    groups: list[LabGroup] = Field(
+        default_factory=list, description="research groups: a host group and a setgid folder each, mounted into members' servers only; "
+        "extra images, limits and GPUs. A group removed from data keeps its host group and folder (its files stay)",
+    )
+    nvidia_gpus: bool = Field(False, description="this host has NVIDIA GPUs and the NVIDIA container toolkit (docs/gpus.md): groups and images may ask for GPUs")
     mount_shares: bool = Field(
         True, description="mount the shares now (and remount on change); False on hosts whose kernel has no CIFS (container test hosts): fstab and credentials are still written"
     )
@@ -130,6 +136,55 @@ class LabHost(Model):
             raise ValueError(f"backup: {why} needs the repository password; set LABHUB_BACKUP_PASSWORD or [backup] password in the inventory's secrets file")
         if self.backup.is_s3 and (self.backup.credentials.aws_access_key_id is None or self.backup.credentials.aws_secret_access_key is None):
             raise ValueError("backup: an s3: repository needs LABHUB_BACKUP_AWS_ACCESS_KEY_ID and LABHUB_BACKUP_AWS_SECRET_ACCESS_KEY (or [backup] aws_access_key_id, aws_secret_access_key in the secrets file)")
+        return self
+
+    @field_validator("groups")
+    @classmethod
+    def _unique_groups(cls, groups: list[LabGroup]) -> list[LabGroup]:
+        _check_unique("groups", [g.name for g in groups], [g.gid for g in groups])
+        folders = sorted((g.path, i) for i, g in enumerate(groups))
+        for (outer, i), (inner, j) in zip(folders, folders[1:]):
+            if inner == outer or inner.startswith(outer + "/"):
+                raise EntryError(f"groups[{j}]", f"folder {inner} is {'the same as' if inner == outer else 'inside'} groups[{i}]'s {outer}: each group needs its own folder")
+        return groups
+
+    @model_validator(mode="after")
+    def _groups_fit_the_lab(self) -> LabHost:
+        members = {u.name for u in self.users}
+        image_names = {i.name: "hub.images" for i in self.hub.images}
+        for index, group in enumerate(self.groups):
+            where = f"groups[{index}] ({group.name})"
+            for member in group.members:
+                if member not in members:
+                    raise EntryError(where, f"member '{member}' is not in users (known: {_some(members)}); list them there first")
+            for share in self.shares:
+                if group.path == share.mount_point or share.mount_point.startswith(group.path + "/"):
+                    raise EntryError(where, f"folder {group.path} would hold share '{share.name}' ({share.mount_point}): use a host path, or a sub-path of the share such as {share.mount_point}/groups/{group.name}")
+                if group.path.startswith(share.mount_point + "/") and share.read_only:
+                    raise EntryError(where, f"folder {group.path} is on share '{share.name}', which is mounted read-only: a group folder must be writable")
+            if group.path == self.hub.stack_dir or group.path.startswith(self.hub.stack_dir + "/"):
+                raise EntryError(where, f"folder {group.path} is inside hub.stack_dir {self.hub.stack_dir}")
+            for image in group.images:
+                if image.name in image_names:
+                    raise EntryError(where, f"image '{image.name}' is also in {image_names[image.name]}: image names are the registry's repositories and must be distinct")
+                image_names[image.name] = f"groups[{index}]"
+        return self
+
+    def share_of(self, group: LabGroup):
+        """The share a group's folder is a sub-path of, or None for a host path."""
+        return next((s for s in self.shares if group.path.startswith(s.mount_point + "/")), None)
+
+    @model_validator(mode="after")
+    def _gpus_have_a_host(self) -> LabHost:
+        if self.nvidia_gpus:
+            return self
+        asking = [f"groups[{i}] ({g.name})" for i, g in enumerate(self.groups) if g.gpus is not None]
+        asking += [f"image '{image.name}'" for image in [*self.hub.images, *(i for g in self.groups for i in g.images)] if image.gpus is not None]
+        if asking:
+            raise ValueError(
+                f"{asking[0]} asks for GPUs, but this host is not marked as having any: set nvidia_gpus: true on a host with "
+                "NVIDIA GPUs and the NVIDIA container toolkit (docs/gpus.md), or remove gpus"
+            )
         return self
 
     @model_validator(mode="after")

@@ -10,7 +10,7 @@ from urllib.parse import urlsplit
 
 from pydantic import Field, field_validator
 
-from labhub.config.common import Model, check_url
+from labhub.config.common import Model, check_image_reference, check_url
 from labhub.local import REPO, local_path
 
 PROXY_IMAGE = "docker.io/library/caddy:2.10.2"
@@ -39,6 +39,7 @@ class Tls(Model):
     proxy_image: str = Field(PROXY_IMAGE, description="Caddy image of the TLS terminator (service 'proxy' of the stack)")
 
     _acme_ca = field_validator("acme_ca")(check_url)
+    _proxy_image = field_validator("proxy_image")(check_image_reference)
 
     @field_validator("acme_email")
     @classmethod

@@ -1,5 +1,5 @@
-"""Host accounts: the lab's admins, the jupyter-* accounts of its members and the
-root-equivalent `docker` group, from one read of the account databases."""
+"""Host accounts: the lab's admins, the jupyter-* accounts of its members, the root-equivalent
+`docker` group and the research groups' host groups, from one read of the account databases."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from pyinfra import host
 from pyinfra.api import FactBase, OperationError, operation
 
 from labhub.config import JUPYTER_PREFIX, PRIVILEGED_GROUPS, Admin, HubUser
+from labhub.config.groups import LabGroup
 from labhub.ops.shell import q, script
 
 LOCKED_SHELL = "/usr/sbin/nologin"
@@ -119,5 +120,28 @@ def lab_accounts(admins: Sequence[Admin], users: Sequence[HubUser]):
     if sorted(groups.get("docker", {}).get("members", [])) != admin_names:
         steps.append(f"gpasswd --members {q(','.join(admin_names))} docker")
 
+    if steps:
+        yield script(steps)
+
+
+@operation()
+def lab_groups(groups: Sequence[LabGroup]):
+    """The host group of each research group (lab-<name>, its GID where data fixes one) with
+    exactly its members' jupyter-* accounts, from the same read of the account databases."""
+    existing = host.get_fact(Accounts)["groups"]
+    group_of_gid = {entry["gid"]: name for name, entry in existing.items()}
+    steps: list[str] = []
+    for group in groups:
+        name, now = group.host_group, existing.get(group.host_group)
+        holder = group_of_gid.get(group.gid)
+        if group.gid is not None and holder not in (None, name):
+            raise OperationError(f"cannot give group {name} GID {group.gid}: the host's group '{holder}' has it")
+        if now is None:
+            steps.append(f"groupadd {f'--gid {group.gid} ' if group.gid else ''}{name}")
+        elif group.gid is not None and now["gid"] != group.gid:
+            steps.append(f"groupmod --gid {group.gid} {name}")
+        members = sorted(JUPYTER_PREFIX + member for member in group.members)
+        if sorted(now["members"] if now else []) != members:
+            steps.append(f"gpasswd --members {q(','.join(members))} {name}")
     if steps:
         yield script(steps)

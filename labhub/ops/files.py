@@ -146,6 +146,41 @@ def managed(
         yield script(place_files)
 
 
+class MountPoints(FactBase):
+    """Which of the paths have something mounted on them."""
+
+    @staticmethod
+    def default():
+        return set()
+
+    def command(self, paths: tuple[str, ...]) -> str:
+        return f"for p in {' '.join(q(p) for p in paths)}; do mountpoint -q -- \"$p\" && echo \"$p\"; done; true"
+
+    def process(self, output):
+        return set(output)
+
+
+@operation()
+def directories_on_mounts(directories: Sequence[tuple[str, str]]):
+    """(directory, mount point) pairs: each directory made with `mkdir -p` where missing, once
+    its mount point is mounted, and otherwise left as it is: on a share the file server
+    decides owners and modes (a chown there fails or lies). Not mounted: a warning, nothing
+    made underneath."""
+    current = host.get_fact(PathStates, paths=tuple(d for d, _ in directories))
+    mounted = host.get_fact(MountPoints, paths=tuple(sorted({m for _, m in directories})))
+    missing = []
+    for directory, mount_point in directories:
+        if directory in current:
+            if current[directory]["type"] != "directory":
+                raise OperationError(f"{directory} exists but is a {current[directory]['type']}, not a directory")
+        elif mount_point in mounted:
+            missing.append(directory)
+        else:
+            host.noop(f"{directory} not made: nothing is mounted on {mount_point}")
+    if missing:
+        yield script([f"mkdir -p {q(path)}" for path in missing])
+
+
 @operation()
 def block(path: str, lines: Sequence[str], marker: str):
     """Our lines between '# BEGIN <marker>' and '# END <marker>' in a file that others edit

@@ -28,7 +28,7 @@ RESTIC = "set -a; . /etc/labhub/backup/restic.env; set +a; restic"
 
 def drill_data() -> dict:
     data = {key: value for key, value in hub_data().items() if key not in ("shares", "mount_shares")}
-    return {**data, "backup": {"enabled": True, "repository": REPOSITORY, **POLICY}}
+    return {**data, "groups": [{"name": "optics", "members": ["alice"]}], "backup": {"enabled": True, "repository": REPOSITORY, **POLICY}}
 
 
 @dataclass

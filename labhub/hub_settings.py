@@ -1,0 +1,78 @@
+"""labhub.json: what files/jupyterhub_config.py is told about the lab, computed here from the
+validated config so the hub's configuration only says how JupyterHub uses it."""
+
+from __future__ import annotations
+
+from labhub.config import LabHost
+from labhub.config.hub import memory_bytes
+
+NETWORK = "jupyterhub"  # the hub and the users' servers meet here
+LDAP_PASSWORD_IN_HUB = "/srv/jupyterhub/ldap-bind-password"  # the stack's ldap/bind-password, in the hub's container
+
+
+def hub_settings(config: LabHost, refs: dict[str, str]) -> dict:
+    """labhub.json, given the registry reference of each image by name (hub's and groups')."""
+    hub = config.hub
+    return {
+        "authenticator": hub.authenticator,
+        "min_password_length": hub.min_password_length,
+        "users": [{"name": u.name, "account": u.account, "admin": u.admin, **member_settings(config, u.name, refs)} for u in config.users],
+        "images": {(image.display_name or image.name): refs[image.name] for image in hub.images},
+        "image_gpus": {refs[i.name]: i.gpus for i in [*hub.images, *(i for g in config.groups for i in g.images)] if i.gpus is not None},
+        # JupyterHub's groups, exactly these members (a member data drops leaves the group).
+        "groups": {g.name: sorted(g.members) for g in config.groups},
+        "shares": [{"path": s.mount_point, "read_only": s.read_only} for s in config.shares],
+        "network": NETWORK,
+        "mem_limit": hub.mem_limit,
+        "cpu_limit": hub.cpu_limit,
+        "pids_limit": hub.pids_limit,
+        "idle_timeout": hub.idle_timeout,
+        "start_timeout": hub.start_timeout,
+        "ldap": ldap_settings(hub.ldap) if hub.authenticator == "ldap" else None,
+        # With TLS: JupyterHub's public URL (https), so its cookies and its servers' are Secure.
+        "public_url": hub.public_url if hub.tls_mode != "none" else None,
+    }
+
+
+def member_settings(config: LabHost, name: str, refs: dict[str, str]) -> dict:
+    """What a member's groups give their servers: the folders (host paths: mounted read-write,
+    with the host group's GID added), the groups' images, and the largest of the limits and
+    GPUs asked; and the other groups' folders on shares, which they must not see."""
+    hub, groups = config.hub, [g for g in config.groups if name in g.members]
+    memory = max([hub.mem_limit, *(g.mem_limit for g in groups if g.mem_limit)], key=memory_bytes)
+    gpus = [g.gpus for g in groups if g.gpus is not None]
+    return {
+        "groups": [g.name for g in groups],
+        "folders": {g.path: g.host_group for g in groups if config.share_of(g) is None},
+        # Folders on a share come with the share: in other members' servers an empty,
+        # read-only, root-only tmpfs covers them.
+        "masked": sorted(g.path for g in config.groups if name not in g.members and config.share_of(g) is not None),
+        "images": {(i.display_name or i.name): refs[i.name] for g in groups for i in g.images},
+        "mem_limit": memory,
+        "cpu_limit": max([hub.cpu_limit, *(g.cpu_limit for g in groups if g.cpu_limit)]),
+        "gpus": most_gpus(gpus),
+    }
+
+
+def most_gpus(requests: list) -> int | str | None:
+    """The largest of several GPU requests: 'all' beats any number."""
+    if not requests:
+        return None
+    return "all" if "all" in requests else max(requests)
+
+
+def ldap_settings(ldap) -> dict:
+    """What ldapauthenticator needs; the service account's password is a file of its own."""
+    address, port = ldap.address
+    return {
+        "server_address": address,
+        "server_port": port,
+        "tls_strategy": ldap.tls_strategy,
+        "bind_dn_template": ldap.bind_dn_template,
+        "lookup_dn": ldap.search,
+        "user_search_base": ldap.search_base,
+        "lookup_dn_search_user": ldap.search_bind_dn,
+        "user_attribute": ldap.username_attribute,
+        "allowed_groups": ldap.allowed_groups,
+        "bind_password_file": LDAP_PASSWORD_IN_HUB if ldap.search else None,
+    }
