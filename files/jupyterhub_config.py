@@ -50,14 +50,15 @@ elif settings["authenticator"] == "ldap":
     from ldapauthenticator import LDAPAuthenticator
     from tornado import web
 
-    class TimelyServer(ldap3.Server):
-        """A directory that does not answer fails a login within seconds, not a TCP timeout."""
+    LdapServer = ldap3.Server
 
-        def __init__(self, *args, **kwargs):
-            kwargs.setdefault("connect_timeout", 5)
-            super().__init__(*args, **kwargs)
+    def lab_directory(address, port, **kwargs):
+        """What ldapauthenticator connects to: the directory's servers in order (its fallbacks
+        when the first does not answer), each failing within seconds, not a TCP timeout."""
+        servers = [LdapServer(host, port=number, connect_timeout=5, **kwargs) for host, number in settings["ldap"]["servers"]]
+        return servers[0] if len(servers) == 1 else ldap3.ServerPool(servers, ldap3.FIRST, active=1, exhaust=False)
 
-    ldap3.Server = TimelyServer  # what ldapauthenticator connects with
+    ldap3.Server = lab_directory
 
     class LabLDAPAuthenticator(LDAPAuthenticator):
         """A directory that cannot be reached is a clear error on the login page (503), not

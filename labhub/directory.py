@@ -44,7 +44,6 @@ def group_members(config: LabHost) -> dict[str, int]:
     from ldap3.core.exceptions import LDAPException
 
     ldap = config.hub.ldap
-    address, port = ldap.address
     with tempfile.NamedTemporaryFile("wb", suffix=".pem") as bundle:
         # The system's CAs and the lab's extra ones, as the hub's image trusts them.
         system = ssl.get_default_verify_paths().cafile
@@ -54,8 +53,10 @@ def group_members(config: LabHost) -> dict[str, int]:
         bundle.write(b"\n".join(certificates(config.extra_ca_certificates).values()))
         bundle.flush()
         tls = ldap3.Tls(validate=ssl.CERT_REQUIRED, ca_certs_file=bundle.name)
-        server = ldap3.Server(address, port=port, use_ssl=ldap.tls_strategy == "on_connect", tls=tls, connect_timeout=DIRECTORY_TIMEOUT)
-        where = f"the directory {ldap.server_url}"
+        servers = [ldap3.Server(host, port=port, use_ssl=ldap.tls_strategy == "on_connect", tls=tls, connect_timeout=DIRECTORY_TIMEOUT)
+                   for host, port in ldap.addresses]
+        server = servers[0] if len(servers) == 1 else ldap3.ServerPool(servers, ldap3.FIRST, active=1, exhaust=False)
+        where = f"the directory {', '.join([ldap.server_url, *ldap.fallback_urls])}"
         try:
             connection = ldap3.Connection(server, user=ldap.search_bind_dn, password=ldap.credentials.bind_password.get_secret_value(),
                                           receive_timeout=DIRECTORY_TIMEOUT, raise_exceptions=True)

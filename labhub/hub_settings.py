@@ -67,6 +67,7 @@ def ldap_settings(ldap) -> dict:
     return {
         "server_address": address,
         "server_port": port,
+        "servers": [list(server) for server in ldap.addresses],  # the first, then the fallbacks
         "tls_strategy": ldap.tls_strategy,
         "bind_dn_template": ldap.bind_dn_template,
         "lookup_dn": ldap.search,

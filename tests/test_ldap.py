@@ -25,6 +25,7 @@ from tests.harness.tlslab import LabCA
 pytestmark = [pytest.mark.host, pytest.mark.hub, pytest.mark.ldap]
 
 BIND_PASSWORD = "Ldap-Service-Canary-31!"
+DOWN_PORT = 3899  # on the directory's address, where nothing listens: a replica that is down
 
 
 @dataclass
@@ -49,8 +50,11 @@ def ldap_lab(hub_lab, tmp_path_factory):
         data["users"] = [*data["users"], "dave"]  # dave is in the directory, not in the group
         data["extra_ca_certificates"].append(str(ca.path))  # the directory's certificate (StartTLS)
         data["hub"]["authenticator"] = "ldap"
-        data["hub"]["ldap"] = {"server_url": directory.url, "search_base": "ou=people,dc=lab,dc=test",
-                               "search_bind_dn": SERVICE_DN, "allowed_groups": [GROUP_DN], "admit_group_members": True}
+        # The first server is a replica that is down (nothing listens there): every login and
+        # the deploy's read of the group go on to the fallback.
+        data["hub"]["ldap"] = {"server_url": f"{directory.url}:{DOWN_PORT}", "fallback_urls": [directory.url],
+                               "search_base": "ou=people,dc=lab,dc=test", "search_bind_dn": SERVICE_DN, "allowed_groups": [GROUP_DN],
+                               "admit_group_members": True}
         inventory = write_inventory(hub_lab.inventory, [(hub_lab.host, data)])
         write_secrets(inventory, SHARE_CREDENTIALS)
         with secrets_file(inventory).open("a") as secrets:
@@ -70,6 +74,7 @@ def login_answer(lab: LdapLab, name: str, password: str) -> tuple[int, str]:
 
 
 def test_a_listed_member_in_the_group_logs_in_with_her_directory_password(ldap_lab):
+    """Through the fallback server: the first one (DOWN_PORT) refuses connections."""
     alice = HubUser(ldap_lab.url)
     assert alice.login("alice", PEOPLE["alice"][0]), ldap_lab.hub_log()
     assert alice.whoami() == "alice"
@@ -94,7 +99,8 @@ def test_a_directory_the_deploy_cannot_read_is_a_clear_error_before_any_host_is_
     finally:
         ldap_lab.directory.start()
     assert run.returncode != 0
-    assert f"hub.ldap.admit_group_members: the directory {ldap_lab.directory.url} could not be read from this machine" in run.output, run.explain()
+    where = f"{ldap_lab.directory.url}:{DOWN_PORT}, {ldap_lab.directory.url}"
+    assert f"hub.ldap.admit_group_members: the directory {where} could not be read from this machine" in run.output, run.explain()
     assert "no host was contacted" in run.output and BIND_PASSWORD not in run.output
 
 

@@ -34,6 +34,8 @@ def problems(ldap: dict) -> str:
         (SEARCH, "set LABHUB_LDAP_BIND_PASSWORD or [ldap] bind_password"),
         ({**SEARCH, "credentials": {"bind_password": PASSWORD}}, "never goes in host data"),
         ({**SEARCH, "allowed_groups": ["physicists"]}, "is not a group DN"),
+        ({**SEARCH, "fallback_urls": ["ldap://ldap2.lab.org"]}, "every server must use server_url's scheme"),
+        ({**SEARCH, "fallback_urls": ["ldap2.lab.org"]}, "'ldap2.lab.org': must be ldaps://host[:port]"),
         ({"server_url": "ldaps://ldap.lab.org", "bind_dn_template": ["uid={username},dc=lab"], "admit_group_members": True},
          "admit_group_members needs allowed_groups and a search"),
     ],
@@ -54,6 +56,15 @@ def test_the_bind_password_reaches_only_a_root_only_file(monkeypatch):
     settings = hub_settings(config, {"notebook": "localhost:5000/notebook:abc123"})["ldap"]
     assert settings["server_address"] == "ldap.lab.example.org" and settings["server_port"] == 636 and settings["tls_strategy"] == "on_connect"
     assert settings["lookup_dn"] and settings["bind_password_file"] == "/srv/jupyterhub/ldap-bind-password"
+    assert settings["servers"] == [["ldap.lab.example.org", 636]]
+
+
+def test_fallback_servers_are_tried_in_order_after_the_first(monkeypatch):
+    monkeypatch.setenv(LDAP_PASSWORD_ENV, PASSWORD)
+    ldap = {**SEARCH, "fallback_urls": ["ldaps://ldap2.lab.example.org:1636", "ldaps://[2001:db8::7]"]}
+    config = validate_host_data("lab1", {"users": ["alice"], "hub": {"authenticator": "ldap", "ldap": ldap}})
+    settings = hub_settings(config, {"notebook": "localhost:5000/notebook:abc123"})["ldap"]
+    assert settings["servers"] == [["ldap.lab.example.org", 636], ["ldap2.lab.example.org", 1636], ["2001:db8::7", 636]]
 
 
 

@@ -29,6 +29,9 @@ class Ldap(Model):
     as for any member."""
 
     server_url: str | None = Field(None, description="ldaps://host[:port] (TLS from the start) or ldap://host[:port] (StartTLS before the bind)")
+    fallback_urls: list[str] = Field(
+        default_factory=list, description="more servers of the same directory (replicas), tried in order when the ones before cannot be reached; same scheme as server_url"
+    )
     start_tls: bool = Field(True, description="ldap:// URLs: StartTLS before the bind; False sends passwords in clear text (refused unless insecure)")
     insecure: bool = Field(False, description="allow ldap:// without StartTLS (a test directory on the same host only)")
     bind_dn_template: list[str] = Field(
@@ -50,6 +53,14 @@ class Ldap(Model):
         if url is not None and not LDAP_URL.fullmatch(url):
             raise ValueError("must be ldaps://host[:port] or ldap://host[:port], e.g. 'ldaps://ldap.lab.example.org'")
         return url
+
+    @field_validator("fallback_urls")
+    @classmethod
+    def _fallbacks(cls, urls: list[str]) -> list[str]:
+        for url in urls:
+            if not LDAP_URL.fullmatch(url):
+                raise ValueError(f"'{url}': must be ldaps://host[:port] or ldap://host[:port], e.g. 'ldaps://ldap2.lab.example.org'")
+        return urls
 
     @field_validator("bind_dn_template")
     @classmethod
@@ -83,6 +94,9 @@ class Ldap(Model):
 
     @model_validator(mode="after")
     def _how_members_are_found(self) -> Ldap:
+        schemes = {url.split(":", 1)[0] for url in [self.server_url, *self.fallback_urls] if url}
+        if len(schemes) > 1:
+            raise ValueError("hub.ldap.fallback_urls: every server must use server_url's scheme (all ldaps:// or all ldap://), so they share one TLS setting")
         if self.server_url and self.server_url.startswith("ldap://") and not self.start_tls and not self.insecure:
             raise ValueError("hub.ldap.start_tls is False on an ldap:// URL: passwords would cross the network in clear text; use ldaps:// or StartTLS")
         return self
@@ -100,9 +114,18 @@ class Ldap(Model):
 
     @property
     def address(self) -> tuple[str, int]:
-        match = LDAP_URL.fullmatch(self.server_url or "")
-        port = int(match.group(3)[1:]) if match.group(3) else (636 if match.group(1) == "ldaps" else 389)
-        return match.group(2).strip("[]"), port
+        return url_address(self.server_url or "")
+
+    @property
+    def addresses(self) -> list[tuple[str, int]]:
+        """(host, port) of server_url and its fallbacks, in the order they are tried."""
+        return [url_address(url) for url in [self.server_url, *self.fallback_urls] if url]
+
+
+def url_address(url: str) -> tuple[str, int]:
+    match = LDAP_URL.fullmatch(url)
+    port = int(match.group(3)[1:]) if match.group(3) else (636 if match.group(1) == "ldaps" else 389)
+    return match.group(2).strip("[]"), port
 
 
 def check_ldap(ldap: Ldap) -> None:
