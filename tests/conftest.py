@@ -9,20 +9,6 @@ from __future__ import annotations
 import pytest
 
 
-def pytest_collection_finish(session):
-    """A session with tests that need hosts builds its test images in the background from the start."""
-    if any(item.get_closest_marker("quick") is None for item in session.items):
-        from tests.harness.images import build_in_background
-
-        build_in_background()
-
-
-def pytest_sessionfinish(session):
-    from tests.harness.images import stop_background_builds
-
-    stop_background_builds()
-
-
 @pytest.fixture(scope="session")
 def testhost_image() -> str:
     from tests.harness.engine import testhost_image

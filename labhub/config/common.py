@@ -157,3 +157,11 @@ def _check_unique(field: str, names: list[str], uids: list[int | None]) -> None:
         if uid in seen_uids:
             raise EntryError(f"{field}[{index}]", f"duplicate UID {uid}, also {field}[{seen_uids[uid]}]")
         seen_uids[uid] = index
+
+
+def _check_not_nested(field: str, what: str, paths: list[str], rule: str) -> None:
+    """Paths of a list's entries (mount points, folders) that are neither equal nor inside each other."""
+    ordered = sorted((path, index) for index, path in enumerate(paths))
+    for (outer, i), (inner, j) in zip(ordered, ordered[1:]):
+        if inner == outer or inner.startswith(outer + "/"):
+            raise EntryError(f"{field}[{j}]", f"{what} {inner} is {'the same as' if inner == outer else 'inside'} {field}[{i}]'s {outer}: {rule}")

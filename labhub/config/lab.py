@@ -12,7 +12,7 @@ from labhub.local import archive_images, file_identity, is_pem_certificate, loca
 
 from labhub.config.accounts import Admin, HubUser
 from labhub.config.backup import RESTIC_SNAPSHOT_ID, Backup
-from labhub.config.common import EntryError, Model, _check_unique, _some
+from labhub.config.common import EntryError, Model, _check_not_nested, _check_unique, _some
 from labhub.config.docker import Apt, DockerEngine
 from labhub.config.drift import DriftSchedule
 from labhub.config.groups import LabGroup
@@ -95,10 +95,7 @@ class LabHost(Model):
     @classmethod
     def _unique_shares(cls, shares: list[Share]) -> list[Share]:
         _check_unique("shares", [s.name for s in shares], [])
-        mount_points = sorted((s.mount_point, i) for i, s in enumerate(shares))
-        for (outer, i), (inner, j) in zip(mount_points, mount_points[1:]):
-            if inner == outer or inner.startswith(outer + "/"):
-                raise EntryError(f"shares[{j}]", f"mount point {inner} is {'the same as' if inner == outer else 'inside'} shares[{i}]'s {outer}: mount points must be distinct and not nested")
+        _check_not_nested("shares", "mount point", [s.mount_point for s in shares], "mount points must be distinct and not nested")
         return shares
 
     @model_validator(mode="after")
@@ -142,10 +139,7 @@ class LabHost(Model):
     @classmethod
     def _unique_groups(cls, groups: list[LabGroup]) -> list[LabGroup]:
         _check_unique("groups", [g.name for g in groups], [g.gid for g in groups])
-        folders = sorted((g.path, i) for i, g in enumerate(groups))
-        for (outer, i), (inner, j) in zip(folders, folders[1:]):
-            if inner == outer or inner.startswith(outer + "/"):
-                raise EntryError(f"groups[{j}]", f"folder {inner} is {'the same as' if inner == outer else 'inside'} groups[{i}]'s {outer}: each group needs its own folder")
+        _check_not_nested("groups", "folder", [g.path for g in groups], "each group needs its own folder")
         return groups
 
     @model_validator(mode="after")

@@ -20,10 +20,8 @@ host that need the network (the hub's own image) depend on the deploy's CA suppo
 
 from __future__ import annotations
 
-import concurrent.futures
 import hashlib
 import subprocess
-import threading
 from pathlib import Path
 
 from tests.harness.engine import CACHE, DEBIAN_MIRROR, ensure_docker, image_exists, run
@@ -112,34 +110,8 @@ IMAGES = {
 HUB_IMAGES = ("jupyterhub", "registry", "minimal-notebook")
 
 
-_building = {name: threading.Lock() for name in IMAGES}
-
-
 def build(name: str) -> tuple[str, Path]:
     """The stand-in image (built once, cached) and its `docker save` archive."""
-    with _building[name]:  # a test waits for the background build of the same image
-        return _build(name)
-
-
-_background: list[concurrent.futures.ThreadPoolExecutor] = []
-
-
-def build_in_background(workers: int = 3) -> None:
-    """Start building every test image, a few at a time, the hub's first, while the session's
-    first hosts come up: on a fresh machine, minutes the tests no longer wait for in turn."""
-    pool = concurrent.futures.ThreadPoolExecutor(max_workers=workers, thread_name_prefix="image-build")
-    for name in (*HUB_IMAGES, *(name for name in IMAGES if name not in HUB_IMAGES)):
-        pool.submit(build, name)
-    _background.append(pool)
-
-
-def stop_background_builds() -> None:
-    """Builds not started yet are dropped (a session that ends early does not wait for them)."""
-    for pool in _background:
-        pool.shutdown(wait=True, cancel_futures=True)
-
-
-def _build(name: str) -> tuple[str, Path]:
     spec = IMAGES[name]
     recipe = hashlib.sha256(repr(spec).encode() + DEBIAN_MIRROR.encode()).hexdigest()[:12]
     archive = CACHE / "images" / f"{name}-{recipe}.tar"
