@@ -42,7 +42,6 @@ def member_settings(config: LabHost, name: str, refs: dict[str, str]) -> dict:
     memory = max([hub.mem_limit, *(g.mem_limit for g in groups if g.mem_limit)], key=memory_bytes)
     gpus = [g.gpus for g in groups if g.gpus is not None]
     return {
-        "groups": [g.name for g in groups],
         "folders": {g.path: g.host_group for g in groups if config.share_of(g) is None},
         # Folders on a share come with the share: in other members' servers an empty,
         # read-only, root-only tmpfs covers them.

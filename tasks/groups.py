@@ -29,6 +29,6 @@ def folders():
                 *[files.ManagedDirectory(g.path, mode=GROUP_FOLDER_MODE, group=g.host_group) for g in on_host],
             ],
         )
-    on_shares = [(g.path, config.share_of(g).mount_point) for g in config.groups if config.share_of(g) is not None]
+    on_shares = [(g.path, share.mount_point) for g in config.groups if (share := config.share_of(g)) is not None]
     if on_shares:
         files.directories_on_mounts(name="group folders on shares", directories=on_shares)

@@ -9,6 +9,7 @@ from pydantic import Field, SecretStr, field_validator, model_validator
 from labhub.config.common import Model, check_one_line_secret
 
 LDAP_URL = re.compile(r"(ldaps?)://([A-Za-z0-9.-]+|\[[0-9A-Fa-f:]+\])(:[0-9]{1,5})?/?")
+LDAP_URL_RULE = "must be ldaps://host[:port] or ldap://host[:port]"
 # A DN, a DN template ({username}) or a search base: attribute=value pairs of plain characters.
 DN = re.compile(r"[A-Za-z][A-Za-z0-9-]*=[^,=\"\\\x00-\x1f\x7f]+(,[A-Za-z][A-Za-z0-9-]*=[^,=\"\\\x00-\x1f\x7f]+)*")
 ATTRIBUTE = re.compile(r"[A-Za-z][A-Za-z0-9-]*")
@@ -51,7 +52,7 @@ class Ldap(Model):
     @classmethod
     def _url(cls, url: str | None) -> str | None:
         if url is not None and not LDAP_URL.fullmatch(url):
-            raise ValueError("must be ldaps://host[:port] or ldap://host[:port], e.g. 'ldaps://ldap.lab.example.org'")
+            raise ValueError(f"{LDAP_URL_RULE}, e.g. 'ldaps://ldap.lab.example.org'")
         return url
 
     @field_validator("fallback_urls")
@@ -59,7 +60,7 @@ class Ldap(Model):
     def _fallbacks(cls, urls: list[str]) -> list[str]:
         for url in urls:
             if not LDAP_URL.fullmatch(url):
-                raise ValueError(f"'{url}': must be ldaps://host[:port] or ldap://host[:port], e.g. 'ldaps://ldap2.lab.example.org'")
+                raise ValueError(f"'{url}': {LDAP_URL_RULE}, e.g. 'ldaps://ldap2.lab.example.org'")
         return urls
 
     @field_validator("bind_dn_template")
