@@ -3,15 +3,18 @@
     pyinfra inventories/lab.py deploy.py
 """
 
-from tasks import backup, certificates, docker, drift, groups, hub, shares, users
+from tasks import backup, certificates, docker, drift, groups, hub, shares, swarm, users
 
 certificates.extra()  # extra CA certificates (TLS-inspecting proxy), before anything downloads
 docker.engine()  # Docker Engine + Compose v2, daemon.json, dockerd running
 users.accounts()  # admins in `docker`; jupyter-<name> accounts; removed ones locked
 shares.cifs()  # CIFS shares: credentials files, fstab lines, mounted
+users.homes()  # a swarm lab: members' homes on the homes share (mounted at /home just now)
 groups.folders()  # research groups: host groups of exactly their members, their folders (setgid 2770, or on a share)
+swarm.membership()  # a swarm lab: the hub manages, workers join; node labels, overlay network; nodes gone from data drained, removed
 backup.restic()  # restic, the backup repository's secrets (root-only), the repository opened
 backup.restored()  # with `restore`: homes, hub database, passwords, secrets from a snapshot, before the hub starts
 hub.stack()  # JupyterHub + registry (docker compose), notebook images in the registry
+swarm.worker_images()  # a swarm lab's workers: the hub's notebook images, built under the hub's tags
 backup.nightly()  # the backup's systemd timer: restic snapshots, retention, repository check
 drift.nightly()  # on the control host: the nightly drift check (systemd timer)

@@ -111,8 +111,37 @@ else:
 c.JupyterHub.spawner_class = "dockerspawner.DockerSpawner"
 c.DockerSpawner.network_name = settings["network"]
 c.DockerSpawner.use_internal_ip = True
-c.DockerSpawner.remove = True  # nothing lives in the container: homes and shares are mounted
 c.DockerSpawner.pull_policy = "ifnotpresent"
+swarm = settings["swarm"]
+if not swarm:
+    c.DockerSpawner.remove = True  # nothing lives in the container: homes and shares are mounted
+else:  # a lab of several servers: each member's server is a swarm service (one task)
+    from docker.types import Mount
+    from dockerspawner import SwarmSpawner
+
+    class LabSwarmSpawner(SwarmSpawner):
+        """What a server container has, for a service: other groups' folders covered, and a
+        PIDs limit (docker-py's Resources has no field for it; the engine's API has)."""
+
+        masked = []
+
+        @property
+        def mounts(self):
+            covers = [Mount(path, None, type="tmpfs", read_only=True, tmpfs_size=4096, tmpfs_mode=0o700) for path in self.masked]
+            return [*super().mounts, *covers]
+
+        async def docker(self, method, *args, **kwargs):
+            if method == "create_service":
+                kwargs["task_template"].setdefault("Resources", {}).setdefault("Limits", {})["Pids"] = settings["pids_limit"]
+            return await super().docker(method, *args, **kwargs)
+
+    c.JupyterHub.spawner_class = LabSwarmSpawner
+    # Found by DNS round-robin (the task's IP), not the service's virtual IP: no routing mesh needed.
+    c.SwarmSpawner.extra_endpoint_spec = {"mode": "dnsrr"}
+    c.SwarmSpawner.pull_policy = "skip"  # each node has the images (tasks/swarm.py builds them)
+    # What the swarm reserves for a server on the node it places it on.
+    c.Spawner.cpu_guarantee = swarm["cpu_reservation"] or None
+    c.Spawner.mem_guarantee = swarm["mem_reservation"]
 DEFAULT_IMAGE = next(iter(settings["images"].values()))
 c.DockerSpawner.image = DEFAULT_IMAGE
 c.DockerSpawner.cmd = ["jupyterhub-singleuser"]
@@ -172,6 +201,12 @@ def run_as_host_account(spawner):
         count = -1 if "all" in gpus else max(gpus)
         host_config["device_requests"] = [{"driver": "nvidia", "count": count, "capabilities": [["gpu"]]}]
     spawner.extra_host_config = host_config
+    if swarm:  # the same, for a service: UID and GID, no capabilities, placed on a node with the labels asked
+        spawner.extra_create_kwargs = {}  # create_service takes no user: the container spec has it
+        spawner.extra_container_spec = {"user": f"{account.pw_uid}:{account.pw_gid}", "cap_drop": ["ALL"], "groups": host_config.get("group_add", [])}
+        spawner.masked = member["masked"]
+        labels = {**member["node_labels"], **settings["image_node_labels"].get(chosen, {})}
+        spawner.extra_placement_spec = {"constraints": [f"node.labels.{key}=={value}" for key, value in sorted(labels.items())]}
 
 
 c.Spawner.pre_spawn_hook = run_as_host_account

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from labhub.config import LabHost
 from labhub.config.hub import memory_bytes
+from labhub.config.swarm import SWARM_NETWORK
 
 NETWORK = "jupyterhub"  # the hub and the users' servers meet here
 LDAP_PASSWORD_IN_HUB = "/srv/jupyterhub/ldap-bind-password"  # the stack's ldap/bind-password, in the hub's container
@@ -21,8 +22,11 @@ def hub_settings(config: LabHost, refs: dict[str, str]) -> dict:
         "image_gpus": {refs[i.name]: i.gpus for i in [*hub.images, *(i for g in config.groups for i in g.images)] if i.gpus is not None},
         # JupyterHub's groups, exactly these members (a member data drops leaves the group).
         "groups": {g.name: sorted(g.members) for g in config.groups},
-        "shares": [{"path": s.mount_point, "read_only": s.read_only} for s in config.shares],
-        "network": NETWORK,
+        # The homes share is not mounted whole: each server mounts its own home from it.
+        "shares": [{"path": s.mount_point, "read_only": s.read_only} for s in config.shares if not s.homes],
+        "network": SWARM_NETWORK if config.swarm.role else NETWORK,
+        "swarm": swarm_settings(config),
+        "image_node_labels": {refs[i.name]: i.node_labels for i in [*hub.images, *(i for g in config.groups for i in g.images)] if i.node_labels},
         "mem_limit": hub.mem_limit,
         "cpu_limit": hub.cpu_limit,
         "pids_limit": hub.pids_limit,
@@ -50,7 +54,15 @@ def member_settings(config: LabHost, name: str, refs: dict[str, str]) -> dict:
         "mem_limit": memory,
         "cpu_limit": max([hub.cpu_limit, *(g.cpu_limit for g in groups if g.cpu_limit)]),
         "gpus": most_gpus(gpus),
+        "node_labels": {key: value for g in groups for key, value in g.node_labels.items()},
     }
+
+
+def swarm_settings(config: LabHost) -> dict | None:
+    """SwarmSpawner's: what the swarm reserves for each server as it places it."""
+    if not config.swarm.role:
+        return None
+    return {"cpu_reservation": config.swarm.cpu_reservation, "mem_reservation": config.swarm.mem_reservation}
 
 
 def most_gpus(requests: list) -> int | str | None:

@@ -14,6 +14,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from labhub.config import EntryError, LabHost
+from labhub.config.swarm import swarm_problems
 from labhub.directory import DirectoryError, with_group_members
 from labhub.secrets import Secrets, SecretsError
 
@@ -245,6 +246,7 @@ def validate_inventory(hosts, inventory: str | None) -> dict[str, LabHost]:
             configs[host.name] = validate_host_data(host.name, host.data.dict(), inventory)
         except ConfigError as error:
             failures.append(str(error))
+    failures += [] if failures else swarm_problems(configs)
     if failures:
         raise ConfigError("\n".join(failures) + "\nNothing was changed: no host was contacted.")
     return configs

@@ -105,7 +105,7 @@ def engine():
         files=[
             files.ManagedFile(
                 DAEMON_JSON,
-                json.dumps(docker.daemon_config(), indent=2, sort_keys=True) + "\n",
+                json.dumps(config.daemon_config(host.name), indent=2, sort_keys=True) + "\n",
                 validate="dockerd --validate --config-file {}",
             )
         ],

@@ -20,6 +20,7 @@ from pyinfra import host, logger
 from pyinfra.api import deploy
 
 from labhub.config import CA_TRUST_MARKER, LabHost
+from labhub.config.swarm import SWARM_NETWORK
 from labhub.config.tls import HSTS_MAX_AGE, tls_name
 from labhub.hub_settings import NETWORK, hub_settings
 from labhub.inventory import host_config
@@ -110,6 +111,18 @@ def proxy_files(config: LabHost) -> tuple[list, list, dict | None]:
     return [files.ManagedFile(f"{root}/Caddyfile", caddyfile)], certificate_files, proxy
 
 
+def notebook_images(config: LabHost, ca: dict[str, bytes]) -> tuple[dict[str, dict[str, bytes]], list]:
+    """Each notebook image's build context (name -> files) and build, tagged with a digest of
+    what it is built from: the same tag wherever it is built (the swarm's nodes build their own)."""
+    contexts, builds = {}, []
+    for image in [*config.hub.images, *(image for group in config.groups for image in group.images)]:
+        contexts[image.name] = context_files(IMAGE_CONTEXTS / image.context, ca)
+        args = tuple(sorted(image.build_args.items()))
+        tag = digest(contexts[image.name], repr(args))
+        builds.append(images.ImageBuild(f"{REGISTRY}/{image.name}:{tag}", image.name, tag, f"{config.hub.stack_dir}/images/{image.name}", args))
+    return contexts, builds
+
+
 @dataclass(frozen=True)
 class StackPlan:
     """Everything the stack on one host consists of, computed from its validated config."""
@@ -135,12 +148,7 @@ def plan(config: LabHost) -> StackPlan:
     ca = certificates(config.extra_ca_certificates)
     hub_context = context_files(HUB_CONTEXT, ca)
     hub_image = f"labhub/hub:{digest(hub_context, hub.base_image)}"
-    contexts, builds = {}, []
-    for image in [*hub.images, *(image for group in config.groups for image in group.images)]:
-        contexts[image.name] = context_files(IMAGE_CONTEXTS / image.context, ca)
-        args = tuple(sorted(image.build_args.items()))
-        tag = digest(contexts[image.name], repr(args))
-        builds.append(images.ImageBuild(f"{REGISTRY}/{image.name}:{tag}", image.name, tag, f"{root}/images/{image.name}", args))
+    contexts, builds = notebook_images(config, ca)
     refs = {build.name: build.ref for build in builds}
 
     hub_config = HUB_CONFIG.read_text()
@@ -151,7 +159,8 @@ def plan(config: LabHost) -> StackPlan:
     compose_file = render(
         "compose.yaml",
         project=PROJECT,
-        network=NETWORK,
+        network=SWARM_NETWORK if config.swarm.role else NETWORK,
+        swarm=bool(config.swarm.role),
         hub_base_image=hub.base_image,
         hub_image=hub_image,
         registry_image=hub.registry_image,
@@ -202,7 +211,7 @@ def plan(config: LabHost) -> StackPlan:
 def stack():
     config = host_config(host)
     hub = config.hub
-    if not hub.enabled:
+    if not hub.enabled or config.swarm.role == "worker":
         return
     stack = plan(config)
 

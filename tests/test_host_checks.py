@@ -18,7 +18,8 @@ from tests.harness import cli
 pytestmark = pytest.mark.host
 
 CHECKS = REPO / "labhub" / "checks"
-NOT_APPLICABLE = ("runs no hub", "has no shares in its data", "does not mount its shares", "makes no backups", "has no research groups in data")
+NOT_APPLICABLE = ("runs no hub", "has no shares in its data", "does not mount its shares", "makes no backups", "has no research groups in data",
+                  "is no swarm worker")
 
 
 def check_names() -> set[str]:

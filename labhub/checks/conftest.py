@@ -64,5 +64,13 @@ def targets(request) -> dict[str, Target]:
 
 
 @pytest.fixture(scope="session")
+def lab_configs(request) -> dict:
+    """Every host of the inventory, validated, --host or not: a swarm's hub is checked
+    against all the lab's nodes."""
+    inventory = request.config.getoption("--inventory")
+    return {name: validate_host_data(name, data, inventory) for name, data in inventory_hosts(inventory)}
+
+
+@pytest.fixture(scope="session")
 def target(request, targets) -> Target:
     return targets[request.param]

@@ -34,6 +34,11 @@ WARM_UP_FACTS = (
 )
 
 
+def server_account(name: str) -> str:
+    """The account a server container is for: jupyter-<name>, or a swarm task's jupyter-<name>.1.<task>."""
+    return name.split(".", 1)[0]
+
+
 @dataclass
 class Target:
     name: str

@@ -63,7 +63,7 @@ def test_daemon_json_is_what_data_says(target):
     assert daemon_json, f"{DAEMON_JSON}: expected present, found missing"
     found = (daemon_json["owner"], daemon_json["group"], oct(daemon_json["mode"]))
     assert found == ("root", "root", "0o644"), f"{DAEMON_JSON}: expected root:root 0644, found {found}"
-    expected = target.config.docker.daemon_config()
+    expected = target.config.daemon_config(target.name)
     try:
         actual = json.loads("\n".join(target.fact(FileLines, path=DAEMON_JSON) or []))
     except json.JSONDecodeError as error:
@@ -80,6 +80,9 @@ def test_dockerd_is_enabled_and_running(target):
 
 
 def test_no_tcp_docker_port(target):
+    """A swarm node's engine listens for the swarm (2377 on the manager, 7946): mutual TLS
+    between nodes, not the Docker API."""
     listeners = target.host.run("ss -H -ltnp").stdout.splitlines()
-    docker_tcp = [line for line in listeners if "dockerd" in line or ":2375 " in line or ":2376 " in line]
+    swarm_ports = (":2377 ", ":7946 ") if target.config.swarm.role else ()
+    docker_tcp = [line for line in listeners if ("dockerd" in line and not any(port in line for port in swarm_ports)) or ":2375 " in line or ":2376 " in line]
     assert not docker_tcp, f"Docker API on TCP: expected none, found {docker_tcp}"

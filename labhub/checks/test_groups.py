@@ -8,6 +8,7 @@ import json
 
 import pytest
 
+from labhub.checks.target import server_account
 from labhub.config.groups import GROUP_FOLDER_MODE, GROUP_FOLDERS
 from labhub.hub_settings import member_settings
 from labhub.ops.accounts import Accounts
@@ -57,14 +58,14 @@ def test_servers_have_exactly_their_users_group_folders_and_images(target):
     group_images = {image.name for group in target.config.groups for image in group.images}
     stale = []
     for server in inspected:
-        account = server["Name"].lstrip("/")
+        account = server_account(server["Name"].lstrip("/"))
         if account not in users:
             continue  # test_hub's check names servers of unlisted accounts
         member = member_settings(target.config, users[account], refs)
         mounted = {m["Source"] for m in server["Mounts"] if m["Type"] == "bind"}
         # Any bind mount of a group folder, of a group in data or one data no longer has.
         group_mounts = {path for path in mounted if path in folders or path.startswith(GROUP_FOLDERS + "/")}
-        covered = set((server["HostConfig"].get("Tmpfs") or {}))
+        covered = set((server["HostConfig"].get("Tmpfs") or {})) | {m["Destination"] for m in server["Mounts"] if m["Type"] == "tmpfs"}
         visible = [path for path in member["masked"] if path not in covered]
         if visible:
             stale.append(f"container {account}: expected the folders on shares of groups {users[account]} is not in covered, "

@@ -12,6 +12,7 @@ import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives.hashes import SHA256
 
+from labhub.checks.target import server_account
 from labhub.ops.compose import EnvKeys
 from labhub.config.tls import EXPIRY_WARNING_DAYS, HSTS_MAX_AGE, certificate_names, name_matches, tls_name
 from labhub.local import local_path
@@ -26,6 +27,8 @@ MANIFEST_V2 = "application/vnd.docker.distribution.manifest.v2+json"
 def stack_of(target):
     if not target.config.hub.enabled:
         pytest.skip(f"{target.name} runs no hub (hub.enabled: False)")
+    if target.config.swarm.role == "worker":
+        pytest.skip(f"{target.name} runs no hub (a swarm worker: members' servers only)")
     return plan(target.config)
 
 
@@ -220,14 +223,18 @@ def test_the_registrys_last_retention_run_succeeded(target):
 
 
 def test_users_servers_run_as_their_host_account_unprivileged(target):
-    stack = stack_of(target)
+    """On every node of a swarm lab too: the servers the swarm placed there."""
+    if not target.config.hub.enabled:
+        pytest.skip(f"{target.name} runs no hub (hub.enabled: False)")
     # Any tag of an allowed image: a server keeps the image it started from until it restarts.
-    allowed = tuple(build.ref.rsplit(":", 1)[0] + ":" for build in stack.builds)
-    shares = {share.mount_point: not share.read_only for share in target.config.shares}
+    allowed = tuple(build.ref.rsplit(":", 1)[0] + ":" for build in plan(target.config).builds)
+    shares = {share.mount_point: not share.read_only for share in target.config.shares if not share.homes}
     accounts = {user.account for user in target.config.users}
+    swarm = bool(target.config.swarm.role)
     names = target.host.run("docker ps --filter name=^jupyter- --format '{{.Names}}'").stdout.split()
     for name in names:
         server = container(target, name)
+        name = server_account(name)
         if name not in accounts:
             raise AssertionError(f"container {name}: expected only listed users' servers, found one for an unlisted account")
         uid = target.host.run(f"id -u {name}").stdout.strip()
@@ -238,9 +245,12 @@ def test_users_servers_run_as_their_host_account_unprivileged(target):
             "docker socket": any("docker.sock" in m["Source"] for m in server["Mounts"]),
             "image allowed": server["Config"]["Image"].startswith(allowed),
             "shares": {m["Destination"]: m["RW"] for m in server["Mounts"] if m["Destination"] in shares},
-            "limits": (server["HostConfig"]["Memory"] > 0, (server["HostConfig"].get("CpuQuota") or 0) > 0, server["HostConfig"].get("PidsLimit")),
+            "limits": (server["HostConfig"]["Memory"] > 0, (server["HostConfig"].get("CpuQuota") or server["HostConfig"].get("NanoCpus") or 0) > 0,
+                       server["HostConfig"].get("PidsLimit")),
             "no privileges": (server["HostConfig"].get("CapDrop"), server["HostConfig"].get("SecurityOpt")),
         }
         expected = {"user": f"{uid}:{gid}", "privileged": False, "docker socket": False, "image allowed": True, "shares": shares,
-                    "limits": (True, True, target.config.hub.pids_limit), "no privileges": (["ALL"], ["no-new-privileges:true"])}
+                    "limits": (True, True, target.config.hub.pids_limit),
+                    # A swarm service's container gets no-new-privileges from daemon.json (test_docker checks it there).
+                    "no privileges": (["ALL"], None if swarm else ["no-new-privileges:true"])}
         assert found == expected, f"container {name}: expected {expected}, found {found} (image {server['Config']['Image']})"

@@ -165,3 +165,18 @@ def _check_not_nested(field: str, what: str, paths: list[str], rule: str) -> Non
     for (outer, i), (inner, j) in zip(ordered, ordered[1:]):
         if inner == outer or inner.startswith(outer + "/"):
             raise EntryError(f"{field}[{j}]", f"{what} {inner} is {'the same as' if inner == outer else 'inside'} {field}[{i}]'s {outer}: {rule}")
+
+
+# Node labels: Docker's label syntax, lower-case; 'labhub.' is ours.
+LABEL_KEY = re.compile(r"[a-z0-9]([a-z0-9._-]{0,62}[a-z0-9])?")
+LABEL_VALUE = re.compile(r"[A-Za-z0-9._-]{0,63}")
+
+
+def check_labels(labels: dict[str, str]) -> dict[str, str]:
+    """Node labels, or the labels a group's or image's servers need on their node."""
+    for key, value in labels.items():
+        if not LABEL_KEY.fullmatch(key) or key.startswith("labhub."):
+            raise ValueError(f"label '{key}': a key is lower-case letters, digits, '.', '_' or '-' (not 'labhub.*'), e.g. 'gpu'")
+        if not LABEL_VALUE.fullmatch(value):
+            raise ValueError(f"label '{key}': a value is at most 63 letters, digits, '.', '_' or '-'")
+    return labels

@@ -9,6 +9,7 @@ from typing import Any, Literal
 from pydantic import Field, field_validator, model_validator
 
 from labhub.config.common import Model, check_url
+from labhub.config.swarm import NODE_LABEL
 
 
 # Docker's release key (https://download.docker.com/linux/debian/gpg), as Docker documents it.
@@ -105,8 +106,11 @@ class DockerEngine(Model):
                 raise ValueError(f"source 'mirror' needs {', '.join(missing)}")
         return self
 
-    def daemon_config(self) -> dict[str, Any]:
-        merged = {**DAEMON_JSON_DEFAULTS, **self.daemon_json}
+    def daemon_config(self, swarm_node: str | None = None) -> dict[str, Any]:
+        """daemon.json; on a swarm node (named by its inventory name), the engine label that
+        names it to the manager, and no live-restore, which swarm mode refuses."""
+        swarm = {"labels": [f"{NODE_LABEL}={swarm_node}"], "live-restore": False} if swarm_node else {}
+        merged = {**DAEMON_JSON_DEFAULTS, **swarm, **self.daemon_json}
         return {key: value for key, value in merged.items() if value is not None}
 
 

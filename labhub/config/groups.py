@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pydantic import Field, field_validator
 
-from labhub.config.common import MAX_UNIX_NAME, UNIX_NAME, UNIX_NAME_RULE, Model, check_own_path, check_uid
+from labhub.config.common import MAX_UNIX_NAME, UNIX_NAME, UNIX_NAME_RULE, Model, check_labels, check_own_path, check_uid
 from labhub.config.hub import Gpus, NotebookImage, check_cpu, check_gpus, check_memory
 
 # Host group of lab group <name>: a prefix keeps lab groups apart from the system's groups
@@ -31,6 +31,7 @@ class LabGroup(Model):
     mem_limit: str | None = Field(None, description="memory limit of members' servers instead of hub.mem_limit (a member of several groups gets the largest)")
     cpu_limit: float | None = Field(None, description="CPU limit of members' servers instead of hub.cpu_limit (the largest of a member's groups)")
     gpus: Gpus | None = Field(None, description="NVIDIA GPUs in each member's server: a number or 'all' (the host needs nvidia_gpus)")
+    node_labels: dict[str, str] = Field(default_factory=dict, description="in a swarm lab: members' servers run only on nodes with these labels (swarm.labels)")
 
     @field_validator("name")
     @classmethod
@@ -41,6 +42,7 @@ class LabGroup(Model):
 
     _gid = field_validator("gid")(check_uid)
     _gpus = field_validator("gpus")(check_gpus)
+    _node_labels = field_validator("node_labels")(check_labels)
 
     @field_validator("members")
     @classmethod

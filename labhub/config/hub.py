@@ -10,7 +10,7 @@ from pydantic import Field, field_validator, model_validator
 
 from labhub.local import IMAGE_CONTEXTS
 
-from labhub.config.common import ONE_LINE, Model, _check_unique, check_calendar, check_image_reference, check_own_path, check_url
+from labhub.config.common import ONE_LINE, Model, _check_unique, check_calendar, check_labels, check_image_reference, check_own_path, check_url
 from labhub.config.ldap import Ldap, check_ldap
 from labhub.config.tls import Tls, check_certificate_files, tls_name
 
@@ -65,6 +65,7 @@ class NotebookImage(Model):
         default_factory=dict, description=f"Docker build arguments, e.g. BASE_IMAGE (default in files/images/notebook: {NOTEBOOK_BASE_IMAGE})"
     )
     gpus: Gpus | None = Field(None, description="NVIDIA GPUs in each server started from it: a number or 'all' (the host needs nvidia_gpus)")
+    node_labels: dict[str, str] = Field(default_factory=dict, description="in a swarm lab: servers from it run only on nodes with these labels (swarm.labels)")
 
     @field_validator("name")
     @classmethod
@@ -84,6 +85,7 @@ class NotebookImage(Model):
         return context
 
     _gpus = field_validator("gpus")(check_gpus)
+    _node_labels = field_validator("node_labels")(check_labels)
 
     @field_validator("display_name")
     @classmethod

@@ -18,6 +18,7 @@ from labhub.config.drift import DriftSchedule
 from labhub.config.groups import LabGroup
 from labhub.config.hub import Hub
 from labhub.config.shares import Share
+from labhub.config.swarm import Swarm
 
 
 class LabHost(Model):
@@ -37,6 +38,7 @@ class LabHost(Model):
         True, description="mount the shares now (and remount on change); False on hosts whose kernel has no CIFS (container test hosts): fstab and credentials are still written"
     )
     hub: Hub = Field(default_factory=Hub, description="the JupyterHub + registry stack")
+    swarm: Swarm = Field(default_factory=Swarm, description="a lab of several servers: this host's role in its Docker Swarm (hub or worker), labels, reservations")
     drift: DriftSchedule = Field(default_factory=DriftSchedule, description="the nightly drift check, when this host is the control host")
     backup: Backup = Field(default_factory=Backup, description="scheduled restic backups of the homes and the hub's state, and where a restore reads from")
     restore: str | None = Field(
@@ -164,6 +166,10 @@ class LabHost(Model):
                 image_names[image.name] = f"groups[{index}]"
         return self
 
+    def daemon_config(self, host_name: str) -> dict:
+        """/etc/docker/daemon.json of this host (named as in the inventory)."""
+        return self.docker.daemon_config(host_name if self.swarm.role else None)
+
     def share_of(self, group: LabGroup):
         """The share a group's folder is a sub-path of, or None for a host path."""
         return next((s for s in self.shares if group.path.startswith(s.mount_point + "/")), None)
@@ -188,3 +194,34 @@ class LabHost(Model):
             if user.uid in admin_uids:
                 raise ValueError(f"UID {user.uid} is used by admin '{admin_uids[user.uid]}' and user '{user.name}'")
         return self
+
+    @model_validator(mode="after")
+    def _swarm_needs_one_storage(self) -> LabHost:
+        """A swarm lab: the same accounts on every node (fixed UIDs and GIDs), the members'
+        homes on one share every node mounts at /home, group folders on shares."""
+        role, homes = self.swarm.role, [s.name for s in self.shares if s.homes]
+        if role is None:
+            if homes:
+                raise ValueError(f"shares ({homes[0]}): homes: true is for a swarm lab (swarm.role hub or worker), where every node needs the same homes")
+            return self
+        where = f"swarm.role is {role!r}"
+        for kind, entries in (("users", self.users), ("admins", self.admins)):
+            loose = [entry.name for entry in entries if entry.uid is None]
+            if loose:
+                raise ValueError(f"{kind} ({loose[0]}): {where}, and a swarm lab needs a fixed uid for every account (the same files on every node); write {{'name': '{loose[0]}', 'uid': ...}}")
+        for index, group in enumerate(self.groups):
+            if group.gid is None:
+                raise EntryError(f"groups[{index}] ({group.name})", f"{where}, and a swarm lab needs a fixed gid for every group; add gid: ...")
+            if self.share_of(group) is None:
+                raise EntryError(f"groups[{index}] ({group.name})", f"{where}: a group folder must be on a share every node mounts (a sub-path of a share), not the host path {group.path}")
+        if len(homes) != 1:
+            raise ValueError(f"shares: {where}, and a swarm lab keeps the members' homes on one share every node mounts: "
+                             f"{'mark one share' if not homes else 'only one share may have'} homes: true (mount_point '/home')")
+        if self.nvidia_gpus:
+            raise ValueError(f"nvidia_gpus: {where}; GPUs in a swarm lab are not supported yet (docs/gpus.md): run GPU servers on a one-server lab")
+        if role == "hub" and self.swarm.advertise_address is None:
+            raise ValueError("swarm.advertise_address: the hub of a swarm lab needs the IP address the other nodes reach it at, e.g. '10.1.2.3'")
+        if role == "hub" and not self.hub.enabled:
+            raise ValueError("hub.enabled: the swarm's hub runs JupyterHub; set hub.enabled: true, or make this host a worker")
+        return self
+

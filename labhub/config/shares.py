@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import re
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 
 from labhub.config.common import UNIX_NAME, UNIX_NAME_RULE, Model, check_own_path
 
 
 # CIFS shares: credentials live here, one root-only file per share, never in /etc/fstab.
 CREDENTIALS_DIR = "/etc/labhub/credentials"
+HOMES = "/home"  # where the members' homes are (/home/jupyter-<name>), and the homes share's mount point
 # SMB dialects worth offering (mount.cifs `vers=`); SMB1 ("1.0") is refused: insecure.
 SMB_VERSIONS = ("3.1.1", "3.02", "3.0", "2.1", "default")
 
@@ -52,6 +53,10 @@ class Share(Model):
     share: str = Field(description="share name on the server, optionally with a sub-path ('data' for //server/data)")
     mount_point: str = Field(description="absolute path where the share is mounted, on the host and in user containers")
     read_only: bool = Field(False, description="mount read-only ('ro'); otherwise read-write ('rw')")
+    homes: bool = Field(
+        False, description="this share holds the members' homes and is mounted at /home (a swarm lab: every node sees the same homes); "
+        "each server mounts only its own home from it. The file server must keep owners (SMB3 POSIX extensions: options ['posix'])",
+    )
     uid: str | int = Field("root", description="owner of the share's files on the host: account name (root, an admin, 'jupyter-<name>') or number")
     gid: str | int = Field("users", description="group of the share's files on the host: group name ('users', a user's group) or number")
     file_mode: str = Field("0664", description="mode of the share's files on the host (octal)")
@@ -89,7 +94,20 @@ class Share(Model):
             raise ValueError("a share must be the name after //server/ (no leading '/', no backslash, comma or control characters)")
         return share
 
-    _mount_point = field_validator("mount_point")(check_own_path)
+    @field_validator("mount_point")
+    @classmethod
+    def _mount_point(cls, path: str) -> str:
+        return path if path == HOMES else check_own_path(path)  # /home: only for the homes share (checked below)
+
+    @model_validator(mode="after")
+    def _homes_at_home(self) -> Share:
+        if self.homes and self.mount_point != HOMES:
+            raise ValueError(f"a share with homes: true is mounted at {HOMES}, where the members' homes are; write mount_point: '{HOMES}'")
+        if not self.homes and self.mount_point == HOMES:
+            raise ValueError(f"mount_point {HOMES} is a system directory: mounting a share there would hide the system's homes; only the homes share of a swarm lab goes there (homes: true); else use e.g. /mnt/<name>")
+        if self.homes and self.read_only:
+            raise ValueError("the homes share must be read-write")
+        return self
 
     @field_validator("uid", "gid")
     @classmethod

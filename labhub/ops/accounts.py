@@ -48,10 +48,11 @@ class Accounts(FactBase):
 
 
 @operation()
-def lab_accounts(admins: Sequence[Admin], users: Sequence[HubUser]):
+def lab_accounts(admins: Sequence[Admin], users: Sequence[HubUser], create_homes: bool = True):
     """Admin accounts, jupyter-* accounts and the docker group, from one read of the account
     databases. A jupyter-* account no longer in data is locked (password, expiry, shell),
-    never deleted; its home stays."""
+    never deleted; its home stays. Without create_homes (a swarm worker) homes are not made:
+    they are on storage the hub makes them on."""
     facts = host.get_fact(Accounts)
     passwd, groups, homes = facts["users"], facts["groups"], facts["homes"]
     owner_of_uid = {entry["uid"]: name for name, entry in passwd.items()}
@@ -72,7 +73,7 @@ def lab_accounts(admins: Sequence[Admin], users: Sequence[HubUser]):
         now = passwd.get(admin.name)
         if now is None:
             uid = f"--uid {admin.uid} " if admin.uid else ""
-            steps.append(f"useradd --create-home --shell /bin/bash {uid}{q(admin.name)}")
+            steps.append(f"useradd {'--create-home' if create_homes else '--no-create-home'} --shell /bin/bash {uid}{q(admin.name)}")
         elif admin.uid and now["uid"] != admin.uid:
             steps.append(f"usermod --uid {admin.uid} {q(admin.name)}")
 
@@ -83,7 +84,7 @@ def lab_accounts(admins: Sequence[Admin], users: Sequence[HubUser]):
         if now is None:
             uid = f"--uid {user.uid} " if user.uid else ""
             steps.append(
-                f"useradd --create-home --home-dir /home/{account} --gid {q(user.group)} --shell {q(user.shell)} "
+                f"useradd {'--create-home' if create_homes else '--no-create-home'} --home-dir /home/{account} --gid {q(user.group)} --shell {q(user.shell)} "
                 f"{uid}--comment {q('JupyterHub user ' + user.name)} {account}"
             )
             continue
@@ -102,7 +103,7 @@ def lab_accounts(admins: Sequence[Admin], users: Sequence[HubUser]):
             changes.append("--lock")  # hub users log in through the hub, never with a host password
         if changes:
             steps.append(f"usermod {' '.join(changes)} {account}")
-        if now["home"] not in homes:
+        if now["home"] not in homes and create_homes:
             steps.append(f"install -d -m 700 -o {account} -g {q(user.group)} {q(now['home'])}")
 
     wanted = {u.account for u in users}

@@ -90,13 +90,27 @@ def in_registry(images: Sequence[ImageBuild], registry: str):
     for image in images:
         if image.ref not in now["registry"]:
             if image.ref not in now["local"]:
-                arguments = " ".join(f"--build-arg {q(f'{k}={v}')}" for k, v in image.build_args)
-                steps.append(
-                    f"if ! out=$(docker build --quiet {arguments} --tag {q(image.ref)} {q(image.context)} 2>&1); then "
-                    f"echo \"image {image.name}: docker build failed:\" >&2; echo \"$out\" | tail -n 30 >&2; exit 1; fi"
-                )
+                steps.append(build_step(image))
             steps.append(f"docker push --quiet {q(image.ref)} >/dev/null")
         elif image.ref not in now["local"]:
             steps.append(f"docker pull --quiet {q(image.ref)} >/dev/null")
     if steps:
         yield script(steps)
+
+
+@operation()
+def built(images: Sequence[ImageBuild]):
+    """Each image built on the host if its engine lacks it under its tag (a swarm worker: the
+    same tag as on the hub, so a server's image is the same wherever the swarm places it)."""
+    present = host.get_fact(ImageIds, refs=tuple(image.ref for image in images))
+    steps = [build_step(image) for image in images if image.ref not in present]
+    if steps:
+        yield script(steps)
+
+
+def build_step(image: ImageBuild) -> str:
+    arguments = " ".join(f"--build-arg {q(f'{k}={v}')}" for k, v in image.build_args)
+    return (
+        f"if ! out=$(docker build --quiet {arguments} --tag {q(image.ref)} {q(image.context)} 2>&1); then "
+        f"echo \"image {image.name}: docker build failed:\" >&2; echo \"$out\" | tail -n 30 >&2; exit 1; fi"
+    )

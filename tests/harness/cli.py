@@ -31,7 +31,13 @@ class Run:
 
 def run_command(cmd: list[str], timeout: float, env: dict | None) -> Run:
     """Run a command from the repository root; `env` adds environment variables."""
-    result = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=timeout, env={**os.environ, **(env or {})})
+    try:
+        result = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=timeout, env={**os.environ, **(env or {})})
+    except subprocess.TimeoutExpired as expired:  # say where it stood: pyinfra prints each operation as it goes
+        def text(part) -> str:
+            return part.decode(errors="replace") if isinstance(part, bytes) else (part or "")
+        raise AssertionError(f"$ {' '.join(cmd)}\ntimed out after {timeout:.0f} s\n--- stdout\n{text(expired.stdout)[-3000:]}\n"
+                             f"--- stderr\n{text(expired.stderr)[-6000:]}") from None
     return Run(cmd, result.returncode, result.stdout, result.stderr)
 
 
@@ -42,9 +48,9 @@ def pyinfra(inventory: Path | str, *args: str, timeout: float = 1800, env: dict 
     return run_command(cmd, timeout, env)
 
 
-def deploy(inventory: Path | str, *extra: str, env: dict | None = None) -> tuple[Run, dict]:
+def deploy(inventory: Path | str, *extra: str, env: dict | None = None, timeout: float = 1800) -> tuple[Run, dict]:
     """`pyinfra -y --json INVENTORY deploy.py`: the run and its per-operation results."""
-    run = pyinfra(inventory, "-y", "--json", *extra, "deploy.py", env=env)
+    run = pyinfra(inventory, "-y", "--json", *extra, "deploy.py", env=env, timeout=timeout)
     try:
         results = json.loads(run.stdout)["results"] if run.stdout.strip() else {}
     except json.JSONDecodeError:
@@ -52,9 +58,9 @@ def deploy(inventory: Path | str, *extra: str, env: dict | None = None) -> tuple
     return run, results or {}
 
 
-def converge(inventory: Path | str, *extra: str, env: dict | None = None) -> dict:
+def converge(inventory: Path | str, *extra: str, env: dict | None = None, timeout: float = 1800) -> dict:
     """Deploy and require success on every host; returns the per-operation results."""
-    run, results = deploy(inventory, *extra, env=env)
+    run, results = deploy(inventory, *extra, env=env, timeout=timeout)
     assert run.returncode == 0 and results.get("totals", {}).get("error") == 0, run.explain()
     return results
 

@@ -2,7 +2,7 @@
 
 The runner's kernel has no CIFS, a Debian guest kernel has. KVM hangs on the test machines,
 so qemu runs with software emulation (~10x slower than native): the image therefore comes
-with Docker preinstalled (`apt-get install docker.io` takes 5 minutes emulated), while
+with Docker preinstalled, as the deploy's distro packages name it (`apt-get install docker.io` takes 5 minutes emulated), while
 everything else the deploy installs, cifs-utils included, it installs itself.
 
 The root filesystem is made by mmdebstrap and turned into an ext4 image without loop devices
@@ -26,7 +26,7 @@ from tests.harness.hosts import SSH_OPTIONS, free_port, loopback_ssh, make_ssh_k
 
 VM_PACKAGES = (
     "linux-image-amd64", "systemd-sysv", "udev", "dbus", "kmod", "openssh-server", "iproute2",
-    "procps", "python3", "less", "e2fsprogs", "docker.io", "docker-compose", "ca-certificates",
+    "procps", "python3", "less", "e2fsprogs", "docker.io", "docker-cli", "docker-compose", "ca-certificates",
 )
 GUEST_HOST_ADDRESS = "10.0.2.2"  # the runner's loopback as seen from the VM
 
