@@ -6,12 +6,13 @@
 from tasks import backup, certificates, docker, drift, groups, hub, shares, swarm, users
 
 certificates.extra()  # extra CA certificates (TLS-inspecting proxy), before anything downloads
+swarm.departures()  # a swarm lab: nodes gone from data drained and removed by the hub, then out of the swarm
 docker.engine()  # Docker Engine + Compose v2, daemon.json, dockerd running
 users.accounts()  # admins in `docker`; jupyter-<name> accounts; removed ones locked
 shares.cifs()  # CIFS shares: credentials files, fstab lines, mounted
 users.homes()  # a swarm lab: members' homes on the homes share (mounted at /home just now)
 groups.folders()  # research groups: host groups of exactly their members, their folders (setgid 2770, or on a share)
-swarm.membership()  # a swarm lab: the hub manages, workers join; node labels, overlay network; nodes gone from data drained, removed
+swarm.membership()  # a swarm lab: the hub manages the swarm and its overlay network, workers join; node labels
 backup.restic()  # restic, the backup repository's secrets (root-only), the repository opened
 backup.restored()  # with `restore`: homes, hub database, passwords, secrets from a snapshot, before the hub starts
 hub.stack()  # JupyterHub + registry (docker compose), notebook images in the registry

@@ -1,7 +1,8 @@
 """A lab of several servers as one Docker Swarm (swarm.role): the hub's engine is the manager,
 with the attachable overlay network its JupyterHub and the members' servers share; workers
 join with a token the hub gives during the run; each node of the lab is active with exactly
-its labels; a node that left the lab's data is drained, then removed, and leaves.
+its labels; a node that left the lab's data is drained, then removed, and leaves (first in
+the run: its engine then goes back to one-server settings).
 
 Notebook images reach every node by being built on each under the same content-derived tag
 (tasks/hub.py notebook_images): no registry has to be reachable beyond the hub's loopback,
@@ -26,6 +27,17 @@ def swarm_nodes() -> dict[str, LabHost]:
     return {name: config for name, config in configs.items() if config.swarm.role}
 
 
+@deploy("Swarm departures")
+def departures():
+    """First in the run: the hub drains and removes nodes the lab no longer has, then a host
+    whose swarm.role is gone leaves, before its engine is set up for one server."""
+    config = host_config(host)
+    if config.swarm.role == "hub":
+        swarm.departed(name="Nodes no longer in the lab drained and removed", lab=sorted(swarm_nodes()))
+    if config.swarm.role is None:
+        swarm.left(name="Out of any swarm (no swarm.role)")
+
+
 @deploy("Swarm")
 def membership():
     config = host_config(host)
@@ -45,8 +57,6 @@ def membership():
         )
     if role == "hub":
         swarm.nodes(name="Swarm nodes: the lab's, with their labels", wanted={name: node.swarm.labels for name, node in nodes.items()}, network=SWARM_NETWORK)
-    if role is None:
-        swarm.left(name="Out of any swarm (no swarm.role)")
 
 
 @deploy("Swarm images")

@@ -158,8 +158,9 @@ def test_a_worker_taken_out_of_the_lab_is_drained_and_leaves(swarm):
         if name != leaving:
             swarm.data[name] = {**swarm.data[name], "groups": []}
     changed = cli.changed_operations(cli.converge(swarm.write()))
-    assert "Swarm | Swarm nodes: the lab's, with their labels" in changed["swarmhub"]
-    assert "Swarm | Out of any swarm (no swarm.role)" in changed[leaving]
+    assert "Swarm departures | Nodes no longer in the lab drained and removed" in changed["swarmhub"]
+    assert "Swarm departures | Out of any swarm (no swarm.role)" in changed[leaving]
+    assert "Docker engine | daemon.json" in changed[leaving]  # back to one-server settings (live-restore), once out of the swarm
     assert leaving not in swarm.nodes()
     assert swarm.hosts[leaving].exec("docker info --format '{{.Swarm.LocalNodeState}}'").stdout.strip() == "inactive"
     assert swarm.hosts[leaving].exec("docker ps -q --filter name=jupyter-").stdout.strip() == ""

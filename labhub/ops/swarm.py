@@ -7,7 +7,7 @@ from __future__ import annotations
 import io
 import json
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 from pyinfra import host
 from pyinfra.api import FactBase, FunctionCommand, OperationError, StringCommand, operation
@@ -162,26 +162,56 @@ def node_changes(nodes: list[dict], wanted: Mapping[str, Mapping[str, str]]) -> 
     return changes
 
 
+def run_on(host, command: str) -> str:
+    """Run a command in a Python callback (at run time); its error names the command."""
+    ok, output = host.run_shell_command(StringCommand(command))
+    if not ok:
+        raise OperationError(f"{command.split(' --')[0]}: {output.stderr.strip()}")
+    return output.stdout
+
+
+def listed(host) -> dict[str, list[dict]]:
+    return by_name([parse_node(line) for line in run_on(host, NODES).splitlines() if line.strip()])
+
+
+@operation()
+def departed(lab: Sequence[str]):
+    """On the manager, before anything else of the run: each node the lab no longer has is
+    drained (its servers stop; the swarm starts them elsewhere), then removed. First, so that
+    a node taken out of the lab has left the swarm before its own engine is set up anew
+    (swarm mode refuses live-restore)."""
+    now = host.get_fact(SwarmState)
+    if any(name not in lab for name in by_name(now["nodes"])):
+        yield FunctionCommand(drain_departed, (list(lab),), {})
+
+
+def drain_departed(state, host, lab: list[str]) -> bool:
+    for name, entries in sorted(listed(host).items()):
+        if name in lab:
+            continue
+        for node in entries:
+            run_on(host, f"docker node update --availability drain {q(node['id'])} >/dev/null")
+        deadline = time.monotonic() + DRAIN_SECONDS
+        while any(run_on(host, f"docker node ps -q --filter desired-state=running {q(node['id'])}").strip() for node in entries if node["state"] == "ready"):
+            if time.monotonic() > deadline:
+                raise OperationError(f"node {name} still runs servers {DRAIN_SECONDS} s after it was drained; stop them and run again")
+            time.sleep(2)
+        for node in entries:
+            run_on(host, f"docker node rm --force {q(node['id'])} >/dev/null")
+    return True
+
+
 @operation()
 def nodes(wanted: Mapping[str, Mapping[str, str]], network: str):
     """On the manager: each node of the lab ready, active, with exactly its labels (the old
-    entry of one that joined again removed); a node that left the lab drained (its servers
-    stop and the swarm starts them elsewhere), then removed."""
-    if node_changes(host.get_fact(SwarmState, network=network)["nodes"], wanted):
-        yield FunctionCommand(reconcile_nodes, (dict(wanted),), {})
+    entry of one that joined again removed)."""
+    now = host.get_fact(SwarmState, network=network)["nodes"]
+    if node_changes([node for node in now if node["name"] in wanted], wanted):
+        yield FunctionCommand(label_nodes, (dict(wanted),), {})
 
 
-def reconcile_nodes(state, host, wanted: dict) -> bool:
-    def run(command: str) -> str:
-        ok, output = host.run_shell_command(StringCommand(command))
-        if not ok:
-            raise OperationError(f"{command.split(' --')[0]}: {output.stderr.strip()}")
-        return output.stdout
-
-    def listed() -> dict[str, list[dict]]:
-        return by_name([parse_node(line) for line in run(NODES).splitlines() if line.strip()])
-
-    found, deadline = listed(), time.monotonic() + READY_SECONDS
+def label_nodes(state, host, wanted: dict) -> bool:
+    found, deadline = listed(host), time.monotonic() + READY_SECONDS
     missing = [name for name in wanted if name not in found]
     if missing:
         raise OperationError(f"node(s) {', '.join(missing)} did not join the swarm (see their own step 'Swarm membership' above)")
@@ -190,30 +220,18 @@ def reconcile_nodes(state, host, wanted: dict) -> bool:
             raise OperationError(f"node(s) {', '.join(waiting)} do not answer the swarm ({current(found[waiting[0]])['state']}): "
                                  "is Docker running there, and are 2377/tcp, 7946/tcp+udp, 4789/udp open between the nodes?")
         time.sleep(3)
-        found = listed()
+        found = listed(host)
     for name, labels in wanted.items():
         node = current(found[name])
         for old in found[name]:
             if old is not node:  # of a time the node left: it may still look ready for a few seconds
-                run(f"docker node rm --force {q(old['id'])} >/dev/null")
+                run_on(host, f"docker node rm --force {q(old['id'])} >/dev/null")
         flags = [f"--label-add {q(f'{k}={v}')}" for k, v in sorted(labels.items()) if node["labels"].get(k) != v]
         flags += [f"--label-rm {q(k)}" for k in sorted(node["labels"]) if k not in labels]
         if node["availability"] != "active":
             flags.append("--availability active")
         if flags:
-            run(f"docker node update {' '.join(flags)} {q(node['id'])} >/dev/null")
-    for name, entries in sorted(found.items()):
-        if name in wanted:
-            continue
-        for node in entries:
-            run(f"docker node update --availability drain {q(node['id'])} >/dev/null")
-        drain_deadline = time.monotonic() + DRAIN_SECONDS
-        while any(run(f"docker node ps -q --filter desired-state=running {q(node['id'])}").strip() for node in entries if node["state"] == "ready"):
-            if time.monotonic() > drain_deadline:
-                raise OperationError(f"node {name} still runs servers {DRAIN_SECONDS} s after it was drained; stop them and run again")
-            time.sleep(2)
-        for node in entries:
-            run(f"docker node rm --force {q(node['id'])} >/dev/null")
+            run_on(host, f"docker node update {' '.join(flags)} {q(node['id'])} >/dev/null")
     return True
 
 
