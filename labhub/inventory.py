@@ -260,10 +260,15 @@ def cli_inventory() -> str | None:
     return context.params.get("inventory") if context else None
 
 
+# The inventory file of this run, kept from validation: a host outside --limit (a swarm's
+# other nodes) is validated later, in deploy code, where click's context is gone.
+_inventory_file: list[str | None] = []
+
+
 def host_config(host) -> LabHost:
     """The validated config of `host` (validated once, before connecting, by config.py)."""
     if host.name not in _validated:
-        _validated[host.name] = validate_host_data(host.name, host.data.dict(), cli_inventory())
+        _validated[host.name] = validate_host_data(host.name, host.data.dict(), _inventory_file[0] if _inventory_file else cli_inventory())
     return _validated[host.name]
 
 
@@ -278,6 +283,7 @@ def validate_before_connect() -> None:
     def init_then_validate(inventory, config, **kwargs):
         pyinfra_init(inventory, config, **kwargs)
         hosts = [host for host in inventory if state.is_host_in_limit(host)]
+        _inventory_file[:] = [cli_inventory()]
         try:
             _validated.update(validate_inventory(hosts, cli_inventory()))
         except ConfigError as error:
