@@ -60,6 +60,9 @@ def test_one_run_forms_the_swarm_with_labels_and_a_second_changes_nothing(swarm)
     again = cli.changed_operations(cli.converge(swarm.inventory))
     assert again == {}, f"a second run changed: {again}"
     assert cli.dry_plan(swarm.inventory) == {}
+    # One node alone (--limit): the others are still the lab's, validated with the same secrets, and not drained.
+    alone = cli.changed_operations(cli.converge(swarm.inventory, "--limit", "swarmhub"))
+    assert alone == {} and len(swarm.nodes()) == 3, alone
 
 
 def test_the_join_token_is_never_printed_or_left_on_a_node(swarm):
