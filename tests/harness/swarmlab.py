@@ -35,7 +35,6 @@ def swarm_data(role: str, address: str, labels: dict, archives: list[str] | None
         users=members,
         shares=[*data["shares"], {"name": "homes", "server": "files.example.org", "share": "homes", "mount_point": "/home", "homes": True}],
         swarm={"role": role, "advertise_address": address, "labels": labels, "cpu_reservation": 0.1, "mem_reservation": "64M"},
-        # The analysis share belongs to alice, on every node (the stand-in file server below).
     )
     data["hub"] = {**data["hub"], "mem_limit": "512M", "cpu_limit": 0.5}
     if archives is not None:  # a worker needs only the notebook image's base
@@ -71,10 +70,11 @@ class SwarmLab:
 
     def placement(self) -> dict[str, str]:
         """service name -> the inventory name of the node its running task is on."""
-        by_id = {node["id"]: name for name, node in self.nodes().items()}
+        nodes = self.nodes()
+        by_id = {node["id"]: name for name, node in nodes.items()}
+        hostnames = {node["hostname"]: name for name, node in nodes.items()}
         lines = self.hub.exec("docker service ls -q --filter name=jupyter- | xargs -r docker service ps --filter desired-state=running "
                               "--format '{{.Name}} {{.Node}} {{.CurrentState}}' 2>/dev/null; true").stdout.splitlines()
-        hostnames = {node["hostname"]: name for name, node in self.nodes().items()}
         found = {}
         for line in lines:
             task, node, *state = line.split()
