@@ -53,7 +53,6 @@ def membership():
             hub_name=hub_name,
             hub_address=nodes[hub_name].swarm.advertise_address,
             advertise_address=config.swarm.advertise_address,
-            network=SWARM_NETWORK,
         )
     if role == "hub":
         swarm.nodes(name="Swarm nodes: the lab's, with their labels", wanted={name: node.swarm.labels for name, node in nodes.items()}, network=SWARM_NETWORK)

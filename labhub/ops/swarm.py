@@ -95,10 +95,10 @@ def manager(advertise_address: str, network: str):
 
 
 @operation()
-def worker(hub_name: str, hub_address: str, advertise_address: str | None, network: str):
+def worker(hub_name: str, hub_address: str, advertise_address: str | None):
     """This engine is a worker of the hub's swarm: joined with a token the hub gives during
     the run, sent to the engine's API in a root-only file."""
-    now = host.get_fact(SwarmState, network=network)
+    now = host.get_fact(SwarmState)  # the overlay network is the manager's to make
     wanted = f"{hub_address}:{SWARM_PORT}"
     if now["state"] == "active":
         if now["manager"]:
