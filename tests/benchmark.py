@@ -241,7 +241,8 @@ def class_start(workdir: Path) -> str:
 
         def start_server(name: str) -> None:
             try:
-                users[name].start_server(name, timeout=600)
+                # as the browser's spawn-pending page: it waits on the progress stream
+                users[name].start_server_following_progress(name, timeout=600)
             except AssertionError as error:  # recorded, and the server must still end up ready
                 refused.append(f"{name}: {error}")
 

@@ -88,6 +88,23 @@ class HubUser:
             time.sleep(2)
         raise AssertionError(f"{username}'s server did not become ready within {timeout} s: {answer}")
 
+    def start_server_following_progress(self, username: str, timeout: float = 300) -> dict:
+        """Start the server and wait on its progress stream, as the hub's spawn-pending page
+        does in a browser: one long request that the hub answers when the server is ready,
+        instead of asking again and again."""
+        status, answer = self.api("POST", f"/hub/api/users/{username}/server")
+        assert status in (201, 202), f"start: {status} {answer}"
+        headers = {"Authorization": f"token {self.token}", "Accept": "text/event-stream"}
+        request = urllib.request.Request(f"{self.base}/hub/api/users/{username}/server/progress", headers=headers)
+        with self.opener.open(request, timeout=timeout) as response:
+            for line in response:
+                if line.startswith(b"data:"):
+                    event = json.loads(line[5:])
+                    if event.get("ready"):
+                        return event
+                    assert not event.get("failed"), f"{username}'s server failed to start: {event.get('message')}"
+        raise AssertionError(f"{username}'s progress stream ended before the server was ready")
+
     def read(self, username: str, path: str):
         status, answer = self.api("GET", f"/user/{username}/api/contents/{path}?content=1&type=file&format=text")
         return status, (json.loads(answer).get("content") if status == 200 else answer)
