@@ -64,7 +64,7 @@ def test_the_site_ca_is_trusted_by_the_host_and_inside_the_images(hub_lab):
 
 
 def test_the_notebook_image_leaves_out_the_slow_iri_check_its_base_has(hub_lab):
-    """files/images/notebook/Dockerfile removes rfc3987-syntax (1.6 s of CPU at every server
+    """files/images/notebook/Dockerfile removes rfc3987-syntax (0.8 s of CPU at every server
     start); the stand-in base image has it, as current Jupyter images do."""
     image = next(ref for ref in hub_lab.docker("images --format '{{.Repository}}:{{.Tag}}'").split() if ref.startswith(NOTEBOOK_IMAGE_PREFIX))
     probe = "import importlib.util as u, jupyter_events.logger; print(u.find_spec('rfc3987_syntax') is None)"
