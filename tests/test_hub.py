@@ -31,6 +31,11 @@ def converge_with(hub_lab, change: dict) -> list[str]:
     return cli.changed_operations(cli.converge(hub_lab.inventory)).get(hub_lab.host.name, [])
 
 
+def notebook_images(hub_lab) -> list[str]:
+    """The lab's notebook images on the host, every tag built."""
+    return [ref for ref in hub_lab.docker("images --format '{{.Repository}}:{{.Tag}}'").split() if ref.startswith(NOTEBOOK_IMAGE_PREFIX)]
+
+
 @pytest.fixture(scope="module")
 def alice(hub_lab):
     user = HubUser(hub_lab.url)
@@ -56,7 +61,7 @@ def test_the_site_ca_is_trusted_by_the_host_and_inside_the_images(hub_lab):
     ca_files = hub_data()["extra_ca_certificates"]
     installed = hub_lab.host.exec("ls /usr/local/share/ca-certificates/labhub").stdout.split()
     assert len(installed) == len(ca_files)
-    image = next(ref for ref in hub_lab.docker("images --format '{{.Repository}}:{{.Tag}}'").split() if ref.startswith(NOTEBOOK_IMAGE_PREFIX))
+    image = notebook_images(hub_lab)[0]
     inside = hub_lab.docker(f"run --rm --entrypoint ls {image} /usr/local/share/ca-certificates/labhub").split()
     assert sorted(inside) == sorted(installed)
     # The hub's image installed DockerSpawner & co. from PyPI through the inspecting proxy.
@@ -66,7 +71,7 @@ def test_the_site_ca_is_trusted_by_the_host_and_inside_the_images(hub_lab):
 def test_the_notebook_image_leaves_out_the_slow_iri_check_its_base_has(hub_lab):
     """files/images/notebook/Dockerfile removes rfc3987-syntax (0.8 s of CPU at every server
     start); the stand-in base image has it, as current Jupyter images do."""
-    image = next(ref for ref in hub_lab.docker("images --format '{{.Repository}}:{{.Tag}}'").split() if ref.startswith(NOTEBOOK_IMAGE_PREFIX))
+    image = notebook_images(hub_lab)[0]
     probe = "import importlib.util as u, jupyter_events.logger; print(u.find_spec('rfc3987_syntax') is None)"
     base = hub_data()["hub"]["images"][0]["build_args"]["BASE_IMAGE"]
     assert hub_lab.docker(f'run --rm --entrypoint python3 {base} -c "{probe}"').split() == ["False"], "the base image has it"
@@ -211,8 +216,8 @@ def test_a_changed_build_context_rebuilds_the_notebook_image(hub_lab, alice):
 
 
 def test_an_image_the_registry_has_but_the_engine_lost_is_pulled_again(hub_lab):
-    image = next(ref for ref in hub_lab.docker("images --format '{{.Repository}}:{{.Tag}}'").split() if ref.startswith(NOTEBOOK_IMAGE_PREFIX)
-                 and ref in hub_lab.host.exec("cat /opt/jupyterhub/labhub.json").stdout)
+    offered = hub_lab.host.exec("cat /opt/jupyterhub/labhub.json").stdout
+    image = next(ref for ref in notebook_images(hub_lab) if ref in offered)
     hub_lab.docker(f"rmi {image}")
     data = hub_data()
     images = [{**data["hub"]["images"][0], "build_args": {**data["hub"]["images"][0]["build_args"], "LAB_RELEASE": "2"}}]

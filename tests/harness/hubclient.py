@@ -76,9 +76,12 @@ class HubUser:
         headers = {"Authorization": f"token {self.token}", "Content-Type": "application/json"}
         return self.request(method, path, body, headers)
 
-    def start_server(self, username: str, options: dict | None = None, timeout: float = 300) -> dict:
+    def _ask_to_start(self, username: str, options: dict | None = None) -> None:
         status, answer = self.api("POST", f"/hub/api/users/{username}/server", options or {})
         assert status in (201, 202), f"start: {status} {answer}"
+
+    def start_server(self, username: str, options: dict | None = None, timeout: float = 300) -> dict:
+        self._ask_to_start(username, options)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             status, answer = self.api("GET", f"/hub/api/users/{username}")
@@ -92,8 +95,7 @@ class HubUser:
         """Start the server and wait on its progress stream, as the hub's spawn-pending page
         does in a browser: one long request that the hub answers when the server is ready,
         instead of asking again and again."""
-        status, answer = self.api("POST", f"/hub/api/users/{username}/server")
-        assert status in (201, 202), f"start: {status} {answer}"
+        self._ask_to_start(username)
         headers = {"Authorization": f"token {self.token}", "Accept": "text/event-stream"}
         request = urllib.request.Request(f"{self.base}/hub/api/users/{username}/server/progress", headers=headers)
         with self.opener.open(request, timeout=timeout) as response:
