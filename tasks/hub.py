@@ -43,7 +43,7 @@ PRUNE_REPORT = "/var/lib/labhub/registry-prune.json"  # its last run: what it de
 STACK_STAMPED_FILES = ("compose.yaml", "secrets.env", "jupyterhub_config.py", "labhub.json", "Caddyfile")
 # The stack's own services: enough for a class of 100 (docs/benchmarks.md), a ceiling on a runaway.
 SERVICE_LIMITS = {"hub_memory": "2g", "hub_pids": 2048, "registry_memory": "512m", "proxy_memory": "256m", "service_pids": 256}
-HUB_DATABASE = "sqlite:////srv/jupyterhub/data/jupyterhub.sqlite"  # in the hub's container, as files/jupyterhub_config.py sets it
+HUB_DATABASE = "/srv/jupyterhub/data/jupyterhub.sqlite"  # in the hub's container, as files/jupyterhub_config.py sets it
 PROXY_TLS_DIR = "/etc/caddy/tls"  # the stack's tls/ directory, inside the proxy's container
 
 

@@ -21,6 +21,7 @@ pytestmark = pytest.mark.hub
 ALICE_PASSWORD = "alice-first-login-7"
 CAROL_PASSWORD = "carol-in-the-browser-1"  # as test_browser.py sets it, when it runs first
 NOTEBOOK_IMAGE_PREFIX = "localhost:5000/notebook:"
+HUB_DATA = "/var/lib/docker/volumes/jupyterhub_hub-data/_data"  # the hub's volume, seen from the host
 
 
 def converge_with(hub_lab, change: dict) -> list[str]:
@@ -314,16 +315,19 @@ def test_the_host_checks_pass_on_the_hub_host(hub_lab, alice):
 
 
 def test_a_hub_that_does_not_come_up_fails_the_deploy_with_its_last_log_lines(hub_lab, alice):
-    """Last: it breaks the hub's database, as a disk fault would."""
+    """Last: it breaks the hub's database, as a disk fault would (with the hub stopped: a
+    running hub would write its write-ahead log back into the file as it stops)."""
     converge_with(hub_lab, {"idle_timeout": 7200, "ready_timeout": 40})
-    hub_lab.docker("exec jupyterhub-hub-1 sh -c 'echo not a database > /srv/jupyterhub/data/jupyterhub.sqlite'")
-    hub_lab.docker("restart jupyterhub-hub-1")
+    hub_lab.docker("stop jupyterhub-hub-1")
+    hub_lab.host.exec(f"cd {HUB_DATA} && echo not a database > jupyterhub.sqlite && rm -f jupyterhub.sqlite-wal jupyterhub.sqlite-shm")
+    hub_lab.docker("start jupyterhub-hub-1")
     run, _ = cli.deploy(hub_lab.inventory)
     assert run.returncode != 0
     assert "[hubhost] hub did not answer 200 on http://127.0.0.1:8000/hub/health within 40 s; its last log lines:" in run.output, run.explain()
     assert "hub-1  |" in run.output and "Hub and registry up and answering" in run.output
     # The sysadmin removes the broken database; the next run converges.
-    hub_lab.host.exec("rm -f /var/lib/docker/volumes/jupyterhub_hub-data/_data/jupyterhub.sqlite && docker restart jupyterhub-hub-1 >/dev/null")
+    hub_lab.host.exec(f"rm -f {HUB_DATA}/jupyterhub.sqlite {HUB_DATA}/jupyterhub.sqlite-wal {HUB_DATA}/jupyterhub.sqlite-shm "
+                      "&& docker restart jupyterhub-hub-1 >/dev/null")
     results = cli.converge(hub_lab.inventory)
     assert results["totals"]["error"] == 0
     # Passwords live beside the database (FirstUseAuthenticator's dbm): alice keeps hers.

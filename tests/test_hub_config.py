@@ -38,12 +38,26 @@ class StandInHub:
         pass
 
 
+listeners: dict[str, object] = {}  # SQLAlchemy's engine events the config file listens for
+
+
+def listens_for(target, name):
+    def register(function):
+        listeners[name] = function
+        return function
+
+    return register
+
+
 def load(data: dict, monkeypatch, refs: dict | None = None) -> Section:
     config = validate_host_data("lab1", {"users": ["alice", {"name": "bob", "admin": True}], **data})
     settings = json.dumps(hub_settings(config, refs or {"notebook": "localhost:5000/notebook:abc123"}))
     app = ModuleType("jupyterhub.app")
     app.JupyterHub = type("JupyterHub", (StandInHub,), {})
     monkeypatch.setitem(sys.modules, "jupyterhub.app", app)
+    listeners.clear()
+    monkeypatch.setitem(sys.modules, "sqlalchemy", SimpleNamespace(event=SimpleNamespace(listens_for=listens_for)))
+    monkeypatch.setitem(sys.modules, "sqlalchemy.engine", SimpleNamespace(Engine=object))
     c = Section()
     namespace = {"get_config": lambda: c, "open": lambda path: io.StringIO(settings), "__name__": "jupyterhub_config"}
     exec(compile(HUB_CONFIG.read_text(), str(HUB_CONFIG), "exec"), namespace)
@@ -57,6 +71,17 @@ def test_firstuse_admits_exactly_the_listed_users(monkeypatch):
     assert c.Authenticator.allowed_users == {"alice", "bob"} and c.Authenticator.admin_users == {"bob"}
     assert c.FirstUseAuthenticator.dbm_path.startswith("/srv/jupyterhub/data/"), "passwords survive a hub restart"
     assert c.FirstUseAuthenticator.min_password_length == 8
+
+
+def test_the_hubs_sqlite_database_gets_a_write_ahead_log(monkeypatch, tmp_path):
+    """A commit then waits for no disk sync (a class start's burst of spawns, docs/benchmarks.md)."""
+    import sqlite3
+
+    load({}, monkeypatch)
+    connection = sqlite3.connect(tmp_path / "jupyterhub.sqlite")
+    listeners["connect"](connection, None)
+    assert connection.execute("pragma journal_mode").fetchone() == ("wal",)
+    assert connection.execute("pragma synchronous").fetchone() == (1,)  # NORMAL
 
 
 def test_native_authenticator_keeps_open_signup_off(monkeypatch):

@@ -137,18 +137,26 @@ def test_the_stacks_containers_keep_their_limits_and_no_privileges(target):
 
 # The JupyterHub in the hub's container, its database's schema revision, and whether that is
 # the one this JupyterHub expects (it upgrades an older one as it starts: upgrade_db).
+# Read from a copy with its write-ahead log: the volume is mounted read-only, where SQLite
+# cannot open a WAL database that the hub has closed (there is no -shm file to read).
 SCHEMA_PROBE = f"""
-import jupyterhub, sqlalchemy
+import os, shutil, tempfile, jupyterhub, sqlalchemy
 from jupyterhub import orm
-engine = sqlalchemy.create_engine({HUB_DATABASE!r})
-with engine.connect() as connection:
-    revision = connection.execute(sqlalchemy.text("select version_num from alembic_version")).scalar()
-try:
-    orm.check_db_revision(engine)
-    state = "current"
-except orm.DatabaseSchemaMismatch:
-    state = "stale"
-print(jupyterhub.__version__, revision, state)
+with tempfile.TemporaryDirectory() as copy:
+    for suffix in ("", "-wal"):
+        if os.path.exists({HUB_DATABASE!r} + suffix):
+            shutil.copyfile({HUB_DATABASE!r} + suffix, copy + "/hub.sqlite" + suffix)
+    engine = sqlalchemy.create_engine("sqlite:///" + copy + "/hub.sqlite")
+    with engine.connect() as connection:
+        revision = connection.execute(sqlalchemy.text("select version_num from alembic_version")).scalar()
+        journal = connection.execute(sqlalchemy.text("pragma journal_mode")).scalar()
+    try:
+        orm.check_db_revision(engine)
+        state = "current"
+    except orm.DatabaseSchemaMismatch:
+        state = "stale"
+    engine.dispose()
+print(jupyterhub.__version__, revision, state, journal)
 """
 
 
@@ -160,8 +168,9 @@ def test_the_hubs_database_schema_is_current_for_its_jupyterhub(target):
     probe = target.host.run(f"docker run --rm --network none -v {PROJECT}_hub-data:/srv/jupyterhub/data:ro "
                             f"--entrypoint python3 {stack.hub_image} -c {q(SCHEMA_PROBE)}")
     assert probe.rc == 0, f"hub database: expected its schema readable, found: {probe.stderr.strip()[-300:]}"
-    version, revision, state = probe.stdout.split()
+    version, revision, state, journal = probe.stdout.split()
     assert state == "current", f"hub database: expected the schema of JupyterHub {version}, found revision {revision} (an older one)"
+    assert journal == "wal", f"hub database: expected its write-ahead log on (files/jupyterhub_config.py), found journal mode {journal}"
 
 
 def test_registry_listens_on_the_loopback_only(target):
