@@ -3,8 +3,10 @@
     pyinfra inventories/lab.py deploy.py
 """
 
+from labhub.ops import facts
 from tasks import backup, certificates, docker, drift, groups, hub, shares, swarm, users
 
+facts.read_ahead()  # what the last run read on this host, read again in one round trip (labhub/ops/facts.py)
 certificates.extra()  # extra CA certificates (TLS-inspecting proxy), before anything downloads
 swarm.departures()  # a swarm lab: nodes gone from data drained and removed by the hub, then out of the swarm
 docker.engine()  # Docker Engine + Compose v2, daemon.json, dockerd running

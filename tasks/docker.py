@@ -11,7 +11,7 @@ from pyinfra.api import DeployError, deploy
 
 from labhub.config import DOCKER_DOWNLOAD_URL, DOCKER_RELEASE_KEY_FINGERPRINT, SUPPORTED_OS, DockerEngine
 from labhub.inventory import host_config
-from labhub.ops import apt, files, systemd
+from labhub.ops import apt, facts, files, systemd
 from labhub.ops.server import OsRelease
 from labhub.templates import render
 
@@ -68,7 +68,7 @@ def pinned(packages: tuple[str, ...], version: str | None) -> list[str]:
 def engine():
     config = host_config(host)
     docker = config.docker
-    os_release = host.get_fact(OsRelease)
+    os_release = facts.get(OsRelease)
     check_supported(os_release, docker)
 
     if docker.source == "distro":

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from pyinfra import host
 from pyinfra.api import FactBase, OperationError, operation
 
 from labhub.config import JUPYTER_PREFIX, PRIVILEGED_GROUPS, Admin, HubUser
 from labhub.config.groups import LabGroup
+from labhub.ops import facts
 from labhub.ops.shell import q, script
 
 LOCKED_SHELL = "/usr/sbin/nologin"
@@ -53,8 +53,8 @@ def lab_accounts(admins: Sequence[Admin], users: Sequence[HubUser], create_homes
     databases. A jupyter-* account no longer in data is locked (password, expiry, shell),
     never deleted; its home stays. Without create_homes (a swarm worker) homes are not made:
     they are on storage the hub makes them on."""
-    facts = host.get_fact(Accounts)
-    passwd, groups, homes = facts["users"], facts["groups"], facts["homes"]
+    found = facts.get(Accounts)
+    passwd, groups, homes = found["users"], found["groups"], found["homes"]
     owner_of_uid = {entry["uid"]: name for name, entry in passwd.items()}
     group_of_gid = {entry["gid"]: name for name, entry in groups.items()}
     steps: list[str] = []
@@ -129,7 +129,7 @@ def lab_accounts(admins: Sequence[Admin], users: Sequence[HubUser], create_homes
 def lab_groups(groups: Sequence[LabGroup]):
     """The host group of each research group (lab-<name>, its GID where data fixes one) with
     exactly its members' jupyter-* accounts, from the same read of the account databases."""
-    existing = host.get_fact(Accounts)["groups"]
+    existing = facts.get(Accounts)["groups"]
     group_of_gid = {entry["gid"]: name for name, entry in existing.items()}
     steps: list[str] = []
     for group in groups:

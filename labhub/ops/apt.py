@@ -11,6 +11,7 @@ from pyinfra import host, logger
 from pyinfra.api import FactBase, operation
 
 from labhub.config import Apt
+from labhub.ops import facts
 from labhub.ops.shell import changed, q, script
 
 # Shell: "PID (command)" of a process holding dpkg's lock, if any (read from /proc/locks,
@@ -118,7 +119,7 @@ def packages(install: Sequence[str] = (), remove: Sequence[str] = (), refresh_wh
     only when something must be installed or a source in `refresh_when` changed. Before any
     of it: a dpkg that was interrupted is repaired (`dpkg --configure -a`, then apt-get's
     own fix-up), and a held dpkg lock is waited for, up to settings.lock_timeout."""
-    now = host.get_fact(PackageState)
+    now = facts.get(PackageState)
     installed = now["installed"]
 
     def missing(spec: str) -> bool:
@@ -151,7 +152,7 @@ def packages(install: Sequence[str] = (), remove: Sequence[str] = (), refresh_wh
 def signing_key(url: str, fingerprint: str, keyring: str):
     """Fetch an apt signing key and install it as `keyring` only if its fingerprint is the
     pinned one; the keyring holds that one key and nothing else from the download."""
-    if host.get_fact(KeyFingerprints, path=keyring) == [fingerprint]:
+    if facts.get(KeyFingerprints, path=keyring) == [fingerprint]:
         return
     yield script(
         [

@@ -6,11 +6,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from pyinfra import host
 from pyinfra.api import FactBase, operation
 
 from labhub.config import CREDENTIALS_DIR
-from labhub.ops.shell import changed, fact_output_hidden, q, script
+from labhub.ops import facts
+from labhub.ops.shell import changed, q, script
 
 
 class CifsState(FactBase):
@@ -58,8 +58,7 @@ def mounts(mounts: Sequence[CifsMount], mount_now: bool = True, reload_when: Seq
     """Mount each share (from its fstab line) unless it is mounted as its current fstab line
     and credentials say; remount it when either changed; unmount shares no longer in data and
     remove their credentials. A failed mount names the share, the server and mount.cifs's error."""
-    with fact_output_hidden():
-        now = host.get_fact(CifsState, directory=CREDENTIALS_DIR)
+    now = facts.get(CifsState, output_hidden=True, directory=CREDENTIALS_DIR)
     steps = []
     if changed(reload_when):
         steps.append("systemctl daemon-reload")  # systemd's mount units are generated from fstab

@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from pyinfra import host, logger, state
 from pyinfra.api import FactBase, operation
 
+from labhub.ops import facts
 from labhub.ops.shell import HTTP_STATUS, changed, q, script
 
 
@@ -27,7 +28,7 @@ class EnvKeys(FactBase):
 def generated_secrets(path: str, names: Sequence[str]):
     """An env file (root, 0600) with a random 256-bit hex value for each name, generated on
     the host once and kept: no secret ever leaves the host or appears in a command line."""
-    missing = [name for name in names if name not in host.get_fact(EnvKeys, path=path)]
+    missing = [name for name in names if name not in facts.get(EnvKeys, path=path)]
     if missing:
         yield script(
             ["umask 077", f"touch {q(path)}", f"chmod 600 {q(path)}"]
@@ -103,7 +104,7 @@ def up(
     configuration changed); then wait until every health URL answers 200, or fail with the
     failing service's last log lines. `recreate_when`: service -> earlier operations whose
     change (files it reads only at start, such as a certificate) recreates that service."""
-    now = host.get_fact(ComposeState, directory=directory, project=project, files=tuple(files), images=tuple(images), health=tuple(health.items()))
+    now = facts.get(ComposeState, directory=directory, project=project, files=tuple(files), images=tuple(images), health=tuple(health.items()))
     stopped = [service for service in health if now["running"].get(service) != "running"]
     unhealthy = [service for service in health if now["health"].get(service) != "200"]
     bring_up = bool(stopped) or not now["stamp"] or now["stamp"] != now["digest"] or changed(up_when)

@@ -11,7 +11,8 @@ from io import BytesIO
 from pyinfra import host
 from pyinfra.api import FactBase, FileUploadCommand, OperationError, operation
 
-from labhub.ops.shell import fact_output_hidden, q, script
+from labhub.ops import facts
+from labhub.ops.shell import q, script
 
 
 class PathStates(FactBase):
@@ -104,8 +105,7 @@ def managed(
     renamed into place, so it is never seen half-written or with loose permissions.
     """
     paths = tuple(d.path for d in directories) + tuple(f.path for f in files) + tuple(absent)
-    with fact_output_hidden(any(f.secret for f in files)):
-        current = host.get_fact(PathStates, paths=paths, listed=tuple(purge))
+    current = facts.get(PathStates, output_hidden=any(f.secret for f in files), paths=paths, listed=tuple(purge))
     wanted_paths = {f.path for f in files}
     absent = [*absent, *sorted(p for p in current["%files"] if p not in wanted_paths and not p.endswith(".labhub-new"))]
 
@@ -166,8 +166,8 @@ def directories_on_mounts(directories: Sequence[tuple[str, str]]):
     its mount point is mounted, and otherwise left as it is: on a share the file server
     decides owners and modes (a chown there fails or lies). Not mounted: a warning, nothing
     made underneath."""
-    current = host.get_fact(PathStates, paths=tuple(d for d, _ in directories))
-    mounted = host.get_fact(MountPoints, paths=tuple(sorted({m for _, m in directories})))
+    current = facts.get(PathStates, paths=tuple(d for d, _ in directories))
+    mounted = facts.get(MountPoints, paths=tuple(sorted({m for _, m in directories})))
     missing = []
     for directory, mount_point in directories:
         if directory in current:
@@ -188,7 +188,7 @@ def block(path: str, lines: Sequence[str], marker: str):
     `lines` removes the block. The file is replaced atomically, keeping its owner and mode.
     (pyinfra's files.block puts the marker into an awk regex unescaped, and is in beta.)"""
     begin, end = f"# BEGIN {marker}", f"# END {marker}"
-    current = host.get_fact(FileLines, path=path)
+    current = facts.get(FileLines, path=path)
     block = [begin, *lines, end] if lines else []
     wanted, inside, placed = [], False, False
     for line in current or []:

@@ -7,9 +7,9 @@ import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from pyinfra import host
 from pyinfra.api import FactBase, FileUploadCommand, operation
 
+from labhub.ops import facts
 from labhub.ops.shell import HTTP_STATUS, q, script
 
 
@@ -38,7 +38,7 @@ class ImageArchive:
 def load_archives(archives: Sequence[ImageArchive]):
     """Upload and `docker load` each archive whose images the host does not have under their
     names (compared by image ID); the archive is removed from the host once loaded."""
-    present = host.get_fact(ImageIds, refs=tuple(ref for a in archives for ref, _ in a.images))
+    present = facts.get(ImageIds, refs=tuple(ref for a in archives for ref, _ in a.images))
     for archive in archives:
         if all(present.get(ref) == image_id for ref, image_id in archive.images):
             continue
@@ -85,7 +85,7 @@ class ImageBuild:
 def in_registry(images: Sequence[ImageBuild], registry: str):
     """Each image built on the host (if the registry lacks it), pushed to the local registry,
     and present in the engine, so a user's first start does not wait for a pull."""
-    now = host.get_fact(RegistryImages, images=tuple((i.ref, i.name, i.tag) for i in images), registry=registry)
+    now = facts.get(RegistryImages, images=tuple((i.ref, i.name, i.tag) for i in images), registry=registry)
     steps = []
     for image in images:
         if image.ref not in now["registry"]:
@@ -102,7 +102,7 @@ def in_registry(images: Sequence[ImageBuild], registry: str):
 def built(images: Sequence[ImageBuild]):
     """Each image built on the host if its engine lacks it under its tag (a swarm worker: the
     same tag as on the hub, so a server's image is the same wherever the swarm places it)."""
-    present = host.get_fact(ImageIds, refs=tuple(image.ref for image in images))
+    present = facts.get(ImageIds, refs=tuple(image.ref for image in images))
     steps = [build_step(image) for image in images if image.ref not in present]
     if steps:
         yield script(steps)

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from pyinfra import host
 from pyinfra.api import operation
 
+from labhub.ops import facts
 from labhub.ops.files import FileLines
 from labhub.ops.shell import q, script
 
@@ -14,7 +14,7 @@ def venv(directory: str, requirements: str, digest: str):
     """A virtualenv at directory/.venv with requirements installed, re-installed only when
     their digest changed (recorded in the venv); pip trusts the system's CA store."""
     stamp = f"{directory}/.venv/.labhub-requirements"
-    if host.get_fact(FileLines, path=stamp) != [digest]:
+    if facts.get(FileLines, path=stamp) != [digest]:
         yield script(
             [
                 f"python3 -m venv {q(directory + '/.venv')}",

@@ -7,9 +7,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from pyinfra import host
 from pyinfra.api import FactBase, operation
 
+from labhub.ops import facts
 from labhub.ops.shell import changed, q, script
 
 ENV_FILE = "/etc/labhub/backup/restic.env"
@@ -35,7 +35,7 @@ def repository(env_file: str, stamp: str, initialise: bool, check_when: Sequence
     """The repository opens with the password on the host, and is initialised when there is
     none yet (`initialise`; a restore never creates an empty one). Checked again only when
     the repository or its secrets changed (`check_when`), so a no-op run runs no restic."""
-    wanted = host.get_fact(StampText, path=stamp)
+    wanted = facts.get(StampText, path=stamp)
     if wanted and not changed(check_when):
         return
     missing = "restic init >/dev/null" if initialise else (
@@ -94,7 +94,7 @@ def restored(snapshot: str, backup_host: str, project: str, stack_dir: str, forc
     """The lab restored from `snapshot` ('latest' of `backup_host`'s, or an ID), once: a host
     that records this restore is left alone. A host with lab data of its own is refused
     unless `force`, before anything is changed."""
-    now = host.get_fact(LabData, stack_dir=stack_dir, volume=f"{project}_hub-data")
+    now = facts.get(LabData, stack_dir=stack_dir, volume=f"{project}_hub-data")
     if now["restored"].split(" ")[0] == snapshot:
         return
     if now["data"] and not force:

@@ -1,13 +1,11 @@
 """Helpers every operation module uses: shell quoting, one remote script per operation,
-change triggers that keep `--dry` honest, and facts whose output stays out of `-vvv`."""
+and change triggers that keep `--dry` honest."""
 
 from __future__ import annotations
 
 import shlex
 from collections.abc import Iterable, Sequence
-from contextlib import contextmanager
 
-from pyinfra import state
 from pyinfra.api import StringCommand
 
 # Shell: the HTTP status code of a URL (000 when nothing answers within 5 s).
@@ -30,25 +28,3 @@ def changed(ops: Iterable) -> bool:
 def script(lines: Sequence[str]) -> StringCommand:
     """One remote command for many steps: one round trip, stops at the first failure."""
     return StringCommand("set -e\n" + "\n".join(lines))
-
-
-_hidden_fact_output = 0
-
-
-@contextmanager
-def fact_output_hidden(hide: bool = True):
-    """Keep a fact's output out of `-vvv` (digests of files that hold secrets)."""
-    global _hidden_fact_output
-    if not hide:
-        yield
-        return
-    if _hidden_fact_output == 0:
-        fact_output_hidden.saved = state.print_fact_output
-        state.print_fact_output = False
-    _hidden_fact_output += 1
-    try:
-        yield
-    finally:
-        _hidden_fact_output -= 1
-        if _hidden_fact_output == 0:
-            state.print_fact_output = fact_output_hidden.saved

@@ -9,10 +9,10 @@ import json
 import time
 from collections.abc import Mapping, Sequence
 
-from pyinfra import host
 from pyinfra.api import FactBase, FunctionCommand, OperationError, StringCommand, operation
 
 from labhub.config.swarm import NODE_LABEL
+from labhub.ops import facts
 from labhub.ops.shell import q
 
 SWARM_PORT = 2377
@@ -76,7 +76,7 @@ def parse_node(line: str) -> dict:
 def manager(advertise_address: str, network: str):
     """This engine is the swarm's manager (`docker swarm init` once) and has the attachable
     overlay network the hub and members' servers share."""
-    now = host.get_fact(SwarmState, network=network)
+    now = facts.get(SwarmState, network=network)
     if now["state"] == "active" and not now["manager"]:
         raise OperationError(
             f"this engine is a worker of another swarm (managers {', '.join(now['managers'])}): the lab's hub must be its manager; "
@@ -98,7 +98,7 @@ def manager(advertise_address: str, network: str):
 def worker(hub_name: str, hub_address: str, advertise_address: str | None):
     """This engine is a worker of the hub's swarm: joined with a token the hub gives during
     the run, sent to the engine's API in a root-only file."""
-    now = host.get_fact(SwarmState)  # the overlay network is the manager's to make
+    now = facts.get(SwarmState)  # the overlay network is the manager's to make
     wanted = f"{hub_address}:{SWARM_PORT}"
     if now["state"] == "active":
         if now["manager"]:
@@ -180,7 +180,7 @@ def departed(lab: Sequence[str]):
     drained (its servers stop; the swarm starts them elsewhere), then removed. First, so that
     a node taken out of the lab has left the swarm before its own engine is set up anew
     (swarm mode refuses live-restore)."""
-    now = host.get_fact(SwarmState)
+    now = facts.get(SwarmState)
     if any(name not in lab for name in by_name(now["nodes"])):
         yield FunctionCommand(drain_departed, (list(lab),), {})
 
@@ -205,7 +205,7 @@ def drain_departed(state, host, lab: list[str]) -> bool:
 def nodes(wanted: Mapping[str, Mapping[str, str]], network: str):
     """On the manager: each node of the lab ready, active, with exactly its labels (the old
     entry of one that joined again removed)."""
-    now = host.get_fact(SwarmState, network=network)["nodes"]
+    now = facts.get(SwarmState, network=network)["nodes"]
     if node_changes([node for node in now if node["name"] in wanted], wanted):
         yield FunctionCommand(label_nodes, (dict(wanted),), {})
 
@@ -239,6 +239,6 @@ def label_nodes(state, host, wanted: dict) -> bool:
 def left():
     """A host no longer in a swarm lab leaves the swarm it is in (as a worker; a manager is
     left alone: other nodes may depend on it)."""
-    now = host.get_fact(SwarmState)
+    now = facts.get(SwarmState)
     if now["state"] == "active" and not now["manager"]:
         yield StringCommand("docker swarm leave >/dev/null")

@@ -5,10 +5,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from pyinfra import host
 from pyinfra.api import FactBase, operation
 
-from labhub.ops import files, server
+from labhub.ops import facts, files, server
 from labhub.ops.shell import changed, q, script
 
 UNITS = "/etc/systemd/system"
@@ -29,7 +28,7 @@ class ServiceState(FactBase):
 @operation()
 def service(unit: str, running: bool = True, enabled: bool = True, restart_when: Sequence = ()):
     """A systemd unit enabled and running; restarted only when a trigger operation changed."""
-    now = host.get_fact(ServiceState, unit=unit)
+    now = facts.get(ServiceState, unit=unit)
     if enabled and now["enabled"] != "enabled":
         yield f"systemctl enable {q(unit)}"
     # "activating" (e.g. dockerd just after boot) is on its way to running: starting it
