@@ -5,12 +5,14 @@ expected vs found, and the drift check reports them per host."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
 from labhub.checks.target import Target, connect
 from labhub.inventory import ConfigError, load_inventory, validate_host_data
+from labhub.ops.facts import record_of
 
 
 def pytest_addoption(parser):
@@ -45,7 +47,7 @@ def pytest_generate_tests(metafunc):
 
 
 @pytest.fixture(scope="session")
-def targets(request) -> dict[str, Target]:
+def targets(request) -> Iterator[dict[str, Target]]:
     inventory = request.config.getoption("--inventory")
     found = {}
     for name, data in selected(request.config):
@@ -53,14 +55,16 @@ def targets(request) -> dict[str, Target]:
             config = validate_host_data(name, data, inventory)
         except ConfigError as error:
             pytest.exit(str(error), returncode=4)
-        found[name] = Target(name, connect(name, data), config)
+        found[name] = Target(name, connect(name, data), config, record_of(name, data, "checks"))
     with ThreadPoolExecutor(max_workers=16) as pool:
         for warmed in [pool.submit(target.warm_up) for target in found.values()]:
             try:
                 warmed.result()
             except Exception:  # noqa: BLE001 - a host that cannot be read fails its own checks, with its own words
                 pass
-    return found
+    yield found
+    for target in found.values():
+        target.remember()  # what the checks read, for the next run's warm-up
 
 
 @pytest.fixture(scope="session")

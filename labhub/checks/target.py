@@ -1,8 +1,10 @@
 """A host under check: its testinfra connection, its validated config, and its state read
-with the deploy's own fact commands, once per run."""
+with the deploy's own fact commands, once per run, most of it in one command at the start
+(what the last run read there, as the deploy reads ahead: labhub/ops/facts.py)."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import tempfile
 from dataclasses import dataclass, field
@@ -13,6 +15,7 @@ from pyinfra.facts.deb import DebPackages
 
 from labhub.config import BACKUP_SECRETS_DIR, CREDENTIALS_DIR, LabHost
 from labhub.ops.accounts import Accounts
+from labhub.ops import facts
 from labhub.ops.apt import KeyFingerprints
 from labhub.ops.files import FileLines, PathStates
 from labhub.ops.server import OsRelease
@@ -39,31 +42,75 @@ def server_account(name: str) -> str:
     return name.split(".", 1)[0]
 
 
+@dataclass(frozen=True)
+class Answer:
+    """What a command on the host answered: as testinfra's CommandResult has it."""
+
+    rc: int
+    stdout: str
+    stderr: str = ""
+
+
 @dataclass
 class Target:
     name: str
     host: testinfra.host.Host
     config: LabHost
+    record: Path | None = None  # what the checks read on this host last time (labhub/ops/facts.py)
+    _answers: dict = field(default_factory=dict)
     _facts: dict = field(default_factory=dict)
+    _requests: list = field(default_factory=list)  # what this session read, for the next one's warm_up
 
     def __repr__(self) -> str:
         return self.name
 
+    def run(self, command: str) -> Answer:
+        """The answer of a read-only command, asked once per session."""
+        self._requests.append({"run": command})
+        if command not in self._answers:
+            result = self.host.run(command)
+            self._answers[command] = Answer(result.rc, result.stdout, result.stderr)
+        return self._answers[command]
+
     def read(self, command: str) -> str:
         """The output of a read-only command, run once per session (it must succeed)."""
-        key = ("read", command)
-        if key not in self._facts:
-            result = self.host.run(command)
-            assert result.rc == 0, f"{command.split()[0]}: expected it to answer, found: {(result.stderr or result.stdout).strip()}"
-            self._facts[key] = result.stdout
-        return self._facts[key]
+        result = self.run(command)
+        assert result.rc == 0, f"{command.split()[0]}: expected it to answer, found: {(result.stderr or result.stdout).strip()}"
+        return result.stdout
 
     def warm_up(self) -> None:
-        """Open the connection and make the reads most checks share, in one go."""
-        for fact_class, arguments in WARM_UP_FACTS:
-            self.fact(fact_class, **arguments)
-        self.path("/")
-        self.read(DOCKER_INFO)
+        """Open the connection and make, in one command, the reads most checks share and
+        every read the last session made on this host."""
+        wanted = [facts.fact_request(fact_class, arguments) for fact_class, arguments in WARM_UP_FACTS]
+        wanted += [facts.fact_request(*self._path_request()), {"run": DOCKER_INFO}]
+        wanted += facts.load_record(self.record) if self.record else []
+        asked, commands = [], []
+        for request in wanted:
+            if "run" in request:
+                asked.append(("run", request["run"]))
+                commands.append(request["run"])
+                continue
+            try:
+                fact_class, arguments, command = facts.requested_fact(request)
+            except ValueError:
+                continue
+            asked.append((fact_class, arguments))
+            commands.append(command)
+        together = facts.Together()
+        result = self.host.run(together.command(tuple(commands)))
+        for request, (status, lines) in zip(asked, together.process(facts.lines_of(result.stdout))):
+            if status != 0:
+                continue  # asked again when a check needs it, and its error shown then
+            if request[0] == "run":
+                self._answers.setdefault(request[1], Answer(0, "".join(f"{line}\n" for line in lines)))
+            else:
+                fact_class, arguments = request
+                with contextlib.suppress(Exception):
+                    self._facts.setdefault(self._fact_key(fact_class, arguments), facts.value_of(fact_class(), lines))
+
+    def remember(self) -> None:
+        if self.record:
+            facts.save_record(self.record, self._requests)
 
     def path(self, path: str) -> dict | None:
         """type, owner, group, mode and sha256 of a file the checks look at (None: missing);
@@ -74,20 +121,27 @@ class Target:
         """The files in a directory of checked_paths' listings."""
         return {p for p in self._path_states()["%files"] if p.startswith(directory + "/")}
 
+    def _path_request(self) -> tuple:
+        return PathStates, {"paths": tuple(sorted(checked_paths(self.config))), "listed": (CREDENTIALS_DIR,)}
+
     def _path_states(self) -> dict:
-        return self.fact(PathStates, paths=tuple(sorted(checked_paths(self.config))), listed=(CREDENTIALS_DIR,))
+        fact_class, arguments = self._path_request()
+        return self.fact(fact_class, **arguments)
+
+    @staticmethod
+    def _fact_key(fact_class, arguments: dict) -> tuple:
+        return fact_class, tuple(sorted(arguments.items()))
 
     def fact(self, fact_class, **arguments):
         """Read state with one of the deploy's own fact commands: one SSH round trip per
         concern, whatever the number of users or files, cached for the session."""
-        key = (fact_class, tuple(sorted(arguments.items())))
+        self._requests.append(facts.fact_request(fact_class, arguments))
+        key = self._fact_key(fact_class, arguments)
         if key not in self._facts:
             fact = fact_class()
-            command = fact.command(**arguments) if callable(fact.command) else fact.command
-            result = self.host.run(command)
+            result = self.host.run(facts.command_of(fact, arguments))
             assert result.rc == 0, f"{self.name}: reading {fact_class.__name__} failed: {result.stderr}"
-            lines = result.stdout.splitlines()
-            self._facts[key] = fact.process(lines) if lines else fact.default()
+            self._facts[key] = facts.value_of(fact, facts.lines_of(result.stdout))
         return self._facts[key]
 
 

@@ -42,7 +42,7 @@ def test_backup_timer_is_enabled_and_waiting(target):
 
 def test_the_last_backup_succeeded_recently(target):
     backup = backup_of(target)
-    last = target.host.run(f"cat {LAST_SUCCESS}")
+    last = target.run(f"cat {LAST_SUCCESS}")
     service = target.fact(ServiceState, unit="labhub-backup.service")["active"]
     limit = f"a successful backup within {backup.max_age_hours} h"
     if last.rc != 0:

@@ -82,7 +82,7 @@ def test_dockerd_is_enabled_and_running(target):
 def test_no_tcp_docker_port(target):
     """A swarm node's engine listens for the swarm (2377 on the manager, 7946): mutual TLS
     between nodes, not the Docker API."""
-    listeners = target.host.run("ss -H -ltnp").stdout.splitlines()
+    listeners = target.run("ss -H -ltnp").stdout.splitlines()
     swarm_ports = (":2377 ", ":7946 ") if target.config.swarm.role else ()
     docker_tcp = [line for line in listeners if ("dockerd" in line and not any(port in line for port in swarm_ports)) or ":2375 " in line or ":2376 " in line]
     assert not docker_tcp, f"Docker API on TCP: expected none, found {docker_tcp}"

@@ -50,10 +50,10 @@ def test_servers_have_exactly_their_users_group_folders_and_images(target):
         pytest.skip(f"{target.name} runs no hub (hub.enabled: False)")
     refs = {build.name: build.ref for build in plan(target.config).builds}
     users = {user.account: user.name for user in target.config.users}
-    servers = target.host.run("docker ps --filter name=^jupyter- --format '{{.Names}}'").stdout.split()
+    servers = target.run("docker ps --filter name=^jupyter- --format '{{.Names}}'").stdout.split()
     if not servers:
         return
-    inspected = json.loads(target.host.run(f"docker inspect {' '.join(servers)}").stdout)
+    inspected = json.loads(target.run(f"docker inspect {' '.join(servers)}").stdout)
     folders = {group.path for group in target.config.groups}
     group_images = {image.name for group in target.config.groups for image in group.images}
     stale = []

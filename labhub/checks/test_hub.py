@@ -33,7 +33,7 @@ def stack_of(target):
 
 
 def container(target, name: str) -> dict | None:
-    result = target.host.run(f"docker inspect {name}")
+    result = target.run(f"docker inspect {name}")
     return json.loads(result.stdout)[0] if result.rc == 0 else None
 
 
@@ -60,9 +60,9 @@ def test_generated_secrets_are_root_only(target):
 def test_hub_and_registry_run_and_answer(target):
     stack = stack_of(target)
     for service, check in stack.health.items():
-        state = target.host.run(f"docker inspect --format '{{{{.State.Status}}}}' {PROJECT}-{service}-1").stdout.strip()
+        state = target.run(f"docker inspect --format '{{{{.State.Status}}}}' {PROJECT}-{service}-1").stdout.strip()
         assert state == "running", f"container {PROJECT}-{service}-1: expected running, found {state or 'none'}"
-        status = target.host.run(f"{HTTP_STATUS} {check}").stdout.strip()
+        status = target.run(f"{HTTP_STATUS} {check}").stdout.strip()
         assert status == "200", f"{service} at {check.split()[-1]}: expected HTTP 200, found {status}"
 
 
@@ -77,7 +77,7 @@ def tls_of(target) -> tuple[str, str]:
 
 def test_https_serves_a_certificate_for_the_hubs_name_not_near_its_end(target):
     name, address = tls_of(target)
-    pem = target.host.run(f"echo | openssl s_client -connect {q(f'{address}:443')} -servername {q(name)} 2>/dev/null | openssl x509")
+    pem = target.run(f"echo | openssl s_client -connect {q(f'{address}:443')} -servername {q(name)} 2>/dev/null | openssl x509")
     assert pem.rc == 0 and "BEGIN CERTIFICATE" in pem.stdout, f"https://{name}/ on {address}:443: expected a certificate, found none ({pem.stderr.strip()[-200:]})"
     served = x509.load_pem_x509_certificate(pem.stdout.encode())
     names = certificate_names(served)
@@ -96,13 +96,13 @@ def test_https_serves_a_certificate_for_the_hubs_name_not_near_its_end(target):
 
 def test_plain_http_redirects_to_https_and_https_sends_hsts(target):
     name, address = tls_of(target)
-    redirect = target.host.run(
+    redirect = target.run(
         f"curl -s -o /dev/null -m 10 -w '%{{http_code}} %{{redirect_url}}' --resolve {q(f'{name}:80:{address}')} {q(f'http://{name}/hub/login')}"
     ).stdout.split()
     assert redirect in (["308", f"https://{name}/hub/login"], ["301", f"https://{name}/hub/login"]), (
         f"http://{name}/hub/login: expected a redirect to https://{name}/hub/login, found {' '.join(redirect) or 'no answer'}"
     )
-    headers = target.host.run(f"curl -sk -o /dev/null -m 10 -D - --resolve {q(f'{name}:443:{address}')} {q(f'https://{name}/hub/login')}").stdout
+    headers = target.run(f"curl -sk -o /dev/null -m 10 -D - --resolve {q(f'{name}:443:{address}')} {q(f'https://{name}/hub/login')}").stdout
     hsts = [line.split(":", 1)[1].strip() for line in headers.splitlines() if line.lower().startswith("strict-transport-security:")]
     assert hsts == [f"max-age={HSTS_MAX_AGE}"], f"https://{name}/hub/login: expected Strict-Transport-Security max-age={HSTS_MAX_AGE}, found {hsts or 'none'}"
 
@@ -110,7 +110,7 @@ def test_plain_http_redirects_to_https_and_https_sends_hsts(target):
 def test_with_tls_the_hubs_own_port_is_on_the_loopback_only(target):
     tls_of(target)
     port = target.config.hub.port
-    listeners = sorted({line.split()[3] for line in target.host.run("ss -H -ltn").stdout.splitlines() if line.split()[3].endswith(f":{port}")})
+    listeners = sorted({line.split()[3] for line in target.run("ss -H -ltn").stdout.splitlines() if line.split()[3].endswith(f":{port}")})
     assert listeners == [f"127.0.0.1:{port}"], f"hub port {port}: expected 127.0.0.1 only (users come through HTTPS), found {listeners}"
 
 
@@ -165,7 +165,7 @@ def test_the_hubs_database_schema_is_current_for_its_jupyterhub(target):
     # A throwaway container of the hub's image with its volume read-only, not `docker exec`
     # into the hub: runc may leave an exec's process spec, the hub's secrets in its
     # environment, in /tmp.
-    probe = target.host.run(f"docker run --rm --network none -v {PROJECT}_hub-data:/srv/jupyterhub/data:ro "
+    probe = target.run(f"docker run --rm --network none -v {PROJECT}_hub-data:/srv/jupyterhub/data:ro "
                             f"--entrypoint python3 {stack.hub_image} -c {q(SCHEMA_PROBE)}")
     assert probe.rc == 0, f"hub database: expected its schema readable, found: {probe.stderr.strip()[-300:]}"
     version, revision, state, journal = probe.stdout.split()
@@ -175,7 +175,7 @@ def test_the_hubs_database_schema_is_current_for_its_jupyterhub(target):
 
 def test_registry_listens_on_the_loopback_only(target):
     stack_of(target)
-    listeners = [line.split()[3] for line in target.host.run("ss -H -ltn").stdout.splitlines() if line.split()[3].endswith(":5000")]
+    listeners = [line.split()[3] for line in target.run("ss -H -ltn").stdout.splitlines() if line.split()[3].endswith(":5000")]
     assert listeners == ["127.0.0.1:5000"], f"registry port 5000: expected 127.0.0.1 only, found {listeners}"
 
 
@@ -193,12 +193,12 @@ def test_hub_sees_the_host_accounts_read_only_and_never_shadow(target):
 def test_notebook_images_are_in_the_registry_and_on_the_host(target):
     stack = stack_of(target)
     for build in stack.builds:
-        status = target.host.run(
+        status = target.run(
             "curl -s -o /dev/null -w '%{http_code}' -H 'Accept: application/vnd.docker.distribution.manifest.v2+json' "
             f"http://127.0.0.1:5000/v2/{build.name}/manifests/{build.tag}"
         ).stdout.strip()
         assert status == "200", f"image {build.ref}: expected in the local registry, found HTTP {status}"
-        assert target.host.run(f"docker image inspect {build.ref}").rc == 0, f"image {build.ref}: expected on the host, found missing"
+        assert target.run(f"docker image inspect {build.ref}").rc == 0, f"image {build.ref}: expected on the host, found missing"
 
 
 def test_the_registry_keeps_the_newest_tags_and_those_in_use(target):
@@ -225,7 +225,7 @@ def test_the_registrys_last_retention_run_succeeded(target):
     service = target.fact(ServiceState, unit="labhub-registry-prune.service")
     assert service["active"] != "failed", (
         "labhub-registry-prune.service: expected its last run to succeed, found failed (journalctl -u labhub-registry-prune says why)")
-    report = target.host.run(f"cat {PRUNE_REPORT}")
+    report = target.run(f"cat {PRUNE_REPORT}")
     assert report.rc == 0, f"{PRUNE_REPORT}: expected the report of the registry's last retention run, found none (it has not run)"
     found = json.loads(report.stdout)
     assert found["bytes_after"] <= found["bytes_before"], f"registry size: expected no growth during its garbage collection, found {found}"
@@ -240,14 +240,14 @@ def test_users_servers_run_as_their_host_account_unprivileged(target):
     shares = {share.mount_point: not share.read_only for share in target.config.shares if not share.homes}
     accounts = {user.account for user in target.config.users}
     swarm = bool(target.config.swarm.role)
-    names = target.host.run("docker ps --filter name=^jupyter- --format '{{.Names}}'").stdout.split()
+    names = target.run("docker ps --filter name=^jupyter- --format '{{.Names}}'").stdout.split()
     for name in names:
         server = container(target, name)
         name = server_account(name)
         if name not in accounts:
             raise AssertionError(f"container {name}: expected only listed users' servers, found one for an unlisted account")
-        uid = target.host.run(f"id -u {name}").stdout.strip()
-        gid = target.host.run(f"id -g {name}").stdout.strip()
+        uid = target.run(f"id -u {name}").stdout.strip()
+        gid = target.run(f"id -g {name}").stdout.strip()
         found = {
             "user": server["Config"]["User"],
             "privileged": server["HostConfig"]["Privileged"],
