@@ -6,6 +6,7 @@
     python -m tests.benchmark class-start  # 20 members start their servers at the same moment
     python -m tests.benchmark backup       # 500 members' homes: full and incremental backup, restore, no-op
     python -m tests.benchmark swarm        # three-node swarm lab: no-op vs one node; 10 servers across it vs on one node
+    python -m tests.benchmark suite        # where the last `make test` spent its time (test-artifacts/suite-times.json)
 
 Not a test: it prints a table and rewrites its own section of docs/benchmarks.md. Runs are
 interleaved and repeated, and the median is reported, because the machines are noisy. One

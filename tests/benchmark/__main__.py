@@ -7,7 +7,7 @@ import tempfile
 from pathlib import Path
 
 from tests.benchmark import __doc__ as USAGE
-from tests.benchmark import backup, class_start, drift, host_layer, hub, swarm
+from tests.benchmark import backup, class_start, drift, host_layer, hub, suite, swarm
 from tests.benchmark.common import record
 
 SECTIONS = {
@@ -17,6 +17,7 @@ SECTIONS = {
     "class-start": class_start.class_start,
     "backup": backup.backup,
     "swarm": swarm.swarm,
+    "suite": suite.suite,
 }
 
 
