@@ -9,9 +9,9 @@ sandbox:  ## a throwaway Debian 13 server on this machine, provisioned with Jupy
 sandbox-down:  ## remove it
 	.venv/bin/python -m tests.sandbox down
 
-test:  ## the whole suite, as CI runs it (PYTEST_ARGS="-m hub" for a subset)
+test:  ## the whole suite, as CI runs it, on two workers (PYTEST_ARGS="-m hub" for a subset)
 	@bash scripts/setup test
-	.venv/bin/pytest $(PYTEST_ARGS)
+	.venv/bin/pytest -n 2 $(PYTEST_ARGS)
 
 quick:  ## the tests that need no host: seconds
 	@bash scripts/setup quick

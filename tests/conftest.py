@@ -8,6 +8,51 @@ from __future__ import annotations
 
 import pytest
 
+# The suite runs on two workers (pytest-xdist: the Makefile's `test`). A unit of work is a
+# module (its cases run in order on one worker), or all the tests that share one of the
+# session's hosts (SHARED_HOSTS: collection refuses a test that uses one outside its unit).
+# Units are handed out longest first, as measured (docs/benchmarks.md, "Test suite"), so that
+# neither worker is left alone at the end; the VM goes early, beside the hub, because it
+# needs none of the hub's images, which the hub's unit builds meanwhile.
+SHARED_HOSTS = {
+    "hub_lab": ("tests/test_browser.py", "tests/test_groups.py", "tests/test_hub.py", "tests/test_drift.py::test_drift_of_the_hub_stack"),
+    "lab": ("tests/test_drift.py", "tests/test_host_checks.py", "tests/test_idempotence.py"),
+}
+LONGEST_FIRST = ("hub_lab", "tests/test_shares_vm.py", "tests/test_swarm.py", "tests/test_backup.py", "tests/test_tls.py",
+                 "tests/test_interruptions.py", "lab", "tests/test_hub_upgrade.py", "tests/test_ldap.py", "tests/test_faults.py",
+                 "tests/test_host_changes.py", "tests/test_secrets.py")
+
+
+def work_unit(nodeid: str) -> str:
+    for unit, members in SHARED_HOSTS.items():
+        if nodeid.startswith(members):
+            return unit
+    return nodeid.split("::", 1)[0]
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        for name in SHARED_HOSTS:
+            definitions = item._fixtureinfo.name2fixturedefs.get(name) or ()
+            if definitions and definitions[-1].scope == "session" and work_unit(item.nodeid) != name:  # not a module's own of that name
+                raise pytest.UsageError(f"{item.nodeid} uses the session's {name}: add it to SHARED_HOSTS[{name!r}] in tests/conftest.py")
+    rank = {unit: index for index, unit in enumerate(LONGEST_FIRST)}
+    items.sort(key=lambda item: rank.get(work_unit(item.nodeid), len(rank)))  # stable: the cases of a unit keep their order
+
+
+@pytest.hookimpl(optionalhook=True)  # pytest-xdist's
+def pytest_xdist_make_scheduler(config, log):
+    from xdist.scheduler import LoadScopeScheduling
+
+    class ByWorkUnit(LoadScopeScheduling):
+        """pytest-xdist's scheduling by scope, with work_unit as the scope."""
+
+        def _split_scope(self, nodeid: str) -> str:
+            return work_unit(nodeid)
+
+    config.option.loadscopereorder = False  # the units come in LONGEST_FIRST order, from collection
+    return ByWorkUnit(config, log)
+
 
 @pytest.fixture(scope="session")
 def testhost_image() -> str:
@@ -40,9 +85,81 @@ def lab(tmp_path_factory, testhost_image, ssh_key, docker_repo):
 
 
 @pytest.fixture(scope="session")
-def hub_lab(tmp_path_factory, testhost_image, ssh_key):
-    """A test host running the whole stack, hub and registry included, converged once."""
+def hub_snapshot(tmp_path_factory, testhost_image, ssh_key):
+    """The hub host converged from bare once per run, kept as a snapshot (tests/harness/snapshots.py)."""
+    from tests.harness.hublab import hub_snapshot
+
+    return hub_snapshot(tmp_path_factory.mktemp("hub-snapshot"), testhost_image, ssh_key)
+
+
+@pytest.fixture(scope="session")
+def hub_lab(tmp_path_factory, hub_snapshot, ssh_key):
+    """A test host running the whole stack, hub and registry included, shared by the modules
+    that use it (in order, on one worker): a copy of the run's converged hub host."""
     from tests.harness.hublab import converged_hub
 
-    with converged_hub(tmp_path_factory.mktemp("hub"), testhost_image, ssh_key) as lab:
+    with converged_hub(tmp_path_factory.mktemp("hub"), hub_snapshot, ssh_key) as lab:
         yield lab
+
+
+@pytest.fixture(scope="module")
+def own_hub_lab(tmp_path_factory, hub_snapshot, ssh_key):
+    """A module's own copy of the converged hub host: the module is then a unit of work of
+    its own, which may run beside the shared hub_lab's."""
+    from tests.harness.hublab import converged_hub
+
+    with converged_hub(tmp_path_factory.mktemp("hub"), hub_snapshot, ssh_key) as lab:
+        yield lab
+
+
+# Where the suite's time goes: each module's setup (its fixtures: hosts started and
+# converged), calls and teardown, summed from the test reports (in the controlling process
+# under pytest-xdist, which forwards every worker's reports), written at the end of the run
+# to test-artifacts/suite-times.json; `python -m tests.benchmark suite` turns it into the
+# table in docs/benchmarks.md.
+_ledger: dict[str, dict[str, float]] = {}
+_steps: list[tuple[float, str]] = []
+
+
+def pytest_runtest_logreport(report):
+    module = report.nodeid.split("::", 1)[0]
+    phases = _ledger.setdefault(module, {"setup": 0.0, "call": 0.0, "teardown": 0.0, "tests": 0})
+    phases[report.when] += report.duration
+    phases["tests"] += report.when == "call"
+    _steps.append((report.duration, f"{report.when} {report.nodeid}"))
+
+
+def pytest_sessionstart(session):
+    if not hasattr(session.config, "workerinput"):  # not in a pytest-xdist worker: once per run
+        from tests.harness.snapshots import remove_all
+
+        remove_all()  # left by a run that was killed
+
+
+def pytest_sessionfinish(session):
+    import json
+    import time
+    from pathlib import Path
+
+    if hasattr(session.config, "workerinput"):
+        return  # a pytest-xdist worker: the controller cleans up and writes the ledger
+    from tests.harness.snapshots import remove_all
+
+    remove_all()
+    if not _ledger:
+        return
+    out = Path(session.config.rootpath) / "test-artifacts" / "suite-times.json"
+    out.parent.mkdir(exist_ok=True)
+    started = getattr(session.config, "_labhub_started", None)
+    out.write_text(json.dumps({
+        "wall_seconds": time.time() - started if started else None,
+        "workers": getattr(session.config.option, "numprocesses", None) or 1,
+        "modules": _ledger,
+        "slowest": [{"seconds": round(seconds, 1), "step": step} for seconds, step in sorted(_steps, reverse=True)[:25]],
+    }, indent=1) + "\n")
+
+
+def pytest_configure(config):
+    import time
+
+    config._labhub_started = time.time()

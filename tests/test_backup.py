@@ -43,11 +43,12 @@ def repository(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def drill(tmp_path_factory, testhost_image, ssh_key, repository):
-    """What the cases share: the old server while it lives, what was measured on it."""
+def drill(tmp_path_factory, hub_snapshot, ssh_key, repository):
+    """What the cases share: the old server while it lives (a copy of the run's converged hub
+    host, given backups), what was measured on it."""
     workdir = tmp_path_factory.mktemp("drill")
     state = {"workdir": workdir}
-    with drill_server(workdir, testhost_image, ssh_key, repository, "old") as old:
+    with drill_server(workdir, hub_snapshot, ssh_key, repository, "old") as old:
         state["old"] = old
         state["first_run"] = old.converge()
         yield state

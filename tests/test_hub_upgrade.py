@@ -1,9 +1,8 @@
 """An upgrade of JupyterHub on a running lab, as The Littlest JupyterHub tests its own
-(--upgrade-from): the session's hub host is put back to a lab that has only known the
-previous JupyterHub (4.1.6, its own database), a member logs in, starts a server and makes
-a token; then the deploy with today's JupyterHub. Her server keeps running, her session,
-token and password keep working, the database is backed up and its schema upgraded. Runs
-after test_hub.py, the last module to use that host."""
+(--upgrade-from): a copy of the run's converged hub host is put back to a lab that has only
+known the previous JupyterHub (4.1.6, its own database), a member logs in, starts a server
+and makes a token; then the deploy with today's JupyterHub. Her server keeps running, her
+session, token and password keep working, the database is backed up and its schema upgraded."""
 
 from __future__ import annotations
 
@@ -22,6 +21,11 @@ from tests.harness.images import JUPYTERHUB_VERSION, PREVIOUS_JUPYTERHUB_VERSION
 from tests.harness.lab import write_secrets
 
 pytestmark = [pytest.mark.hub, pytest.mark.upgrade]
+
+
+@pytest.fixture(scope="module")
+def hub_lab(own_hub_lab):
+    return own_hub_lab
 
 PASSWORD = "alice-before-the-upgrade-3"
 SCHEMA_OF_JUPYTERHUB_5 = "4621fec11365"  # alembic revision "manage roles", new in 5.0

@@ -1,4 +1,4 @@
-"""Directory logins for real: the session's hub host authenticates the lab's members against
+"""Directory logins for real: a hub test host of its own authenticates the lab's members against
 OpenLDAP's slapd (in a container beside it, StartTLS under the test's own CA), through a
 service account whose password is a secret; only members in data and in the allowed group
 get in, and a directory that cannot be reached is a clear error while the hub keeps running."""
@@ -20,7 +20,7 @@ from tests.harness.hubclient import HubUser
 from tests.harness.hublab import SHARE_CREDENTIALS, hub_data
 from tests.harness.lab import write_secrets
 from tests.harness.ldaplab import GROUP_DN, PEOPLE, SERVICE_DN, Directory, slapd
-from tests.harness.tlslab import LabCA
+from tests.harness.tlslab import session_ca
 
 pytestmark = [pytest.mark.host, pytest.mark.hub, pytest.mark.ldap]
 
@@ -40,29 +40,26 @@ class LdapLab:
 
 
 @pytest.fixture(scope="module")
-def ldap_lab(hub_lab, tmp_path_factory):
-    """The session's hub host, switched to directory logins (a re-converge, not a fresh host:
-    about 3 minutes less). The last module to use hub_lab: it leaves it with LDAP logins."""
-    workdir = tmp_path_factory.mktemp("ldap")
-    ca = LabCA(workdir / "ca")
-    with slapd(ca, BIND_PASSWORD) as directory:
+def ldap_lab(own_hub_lab):
+    """A copy of the run's converged hub host, switched to directory logins (a re-converge,
+    not a fresh host: about 3 minutes less)."""
+    with slapd(session_ca(), BIND_PASSWORD) as directory:
         data = hub_data()
         data["users"] = [*data["users"], "dave"]  # dave is in the directory, not in the group
-        data["extra_ca_certificates"].append(str(ca.path))  # the directory's certificate (StartTLS)
         data["hub"]["authenticator"] = "ldap"
         # The first server is a replica that is down (nothing listens there): every login and
         # the deploy's read of the group go on to the fallback.
         data["hub"]["ldap"] = {"server_url": f"{directory.url}:{DOWN_PORT}", "fallback_urls": [directory.url],
                                "search_base": "ou=people,dc=lab,dc=test", "search_bind_dn": SERVICE_DN, "allowed_groups": [GROUP_DN],
                                "admit_group_members": True}
-        inventory = write_inventory(hub_lab.inventory, [(hub_lab.host, data)])
+        inventory = write_inventory(own_hub_lab.inventory, [(own_hub_lab.host, data)])
         write_secrets(inventory, SHARE_CREDENTIALS)
         with secrets_file(inventory).open("a") as secrets:
             secrets.write(f'\n[ldap]\nbind_password = "{BIND_PASSWORD}"\n')
         started = time.monotonic()
         cli.converge(inventory)
         print(f"ldap: converge of the hub host to directory logins: {time.monotonic() - started:.0f} s")
-        yield LdapLab(hub_lab.host, inventory, hub_lab.url, directory)
+        yield LdapLab(own_hub_lab.host, inventory, own_hub_lab.url, directory)
 
 
 def login_answer(lab: LdapLab, name: str, password: str) -> tuple[int, str]:

@@ -16,13 +16,13 @@ import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives.hashes import SHA256
 
-from tests.harness import cli
-from tests.harness.hosts import TestHost, remove_host, start_host, write_inventory
+from tests.harness import cli, snapshots
+from tests.harness.hosts import TestHost, remove_host, write_inventory
 from tests.harness.hubclient import HubUser
 from tests.harness.hublab import SHARE_CREDENTIALS, hub_data
 from tests.harness.images import build
 from tests.harness.lab import write_secrets
-from tests.harness.tlslab import HUB_NAME, Pebble, ResolvedHTTPSHandler, LabCA, container_ip, pebble, plain_http, served_certificate
+from tests.harness.tlslab import HUB_NAME, LabCA, Pebble, ResolvedHTTPSHandler, container_ip, pebble, plain_http, served_certificate, session_ca
 
 pytestmark = [pytest.mark.host, pytest.mark.hub, pytest.mark.tls]
 
@@ -48,24 +48,24 @@ class TlsLab:
 
 
 @pytest.fixture(scope="module")
-def tls_lab(tmp_path_factory, testhost_image, ssh_key):
+def tls_lab(tmp_path_factory, hub_snapshot, ssh_key):
+    """A copy of the run's converged hub host, given a public https:// name."""
     workdir = tmp_path_factory.mktemp("tls")
-    ca = LabCA(workdir / "ca")
-    host = start_host("tlshost", testhost_image, ssh_key)
+    ca = session_ca()
+    host = snapshots.start_copy(hub_snapshot, "tlshost", ssh_key)
     try:
         address = container_ip(host.container)
         with pebble(ca, address) as acme:
             data = hub_data()
             caddy_image, caddy_archive = build("caddy")
             data["image_archives"].append(str(caddy_archive))
-            data["extra_ca_certificates"].append(str(ca.path))  # Pebble's own TLS (its directory URL)
             data["hub"]["public_url"] = f"https://{HUB_NAME}/"
             data["hub"]["tls"] = {"acme_ca": acme.directory_url, "acme_email": "it@lab.test", "proxy_image": caddy_image}
             inventory = write_inventory(workdir / "tls_hosts.py", [(host, data)])
             write_secrets(inventory, SHARE_CREDENTIALS)
             started = time.monotonic()
             first = cli.converge(inventory)
-            print(f"tls: fresh converge with ACME through Pebble: {time.monotonic() - started:.0f} s")
+            print(f"tls: converge to HTTPS with ACME through Pebble: {time.monotonic() - started:.0f} s")
             root = workdir / "pebble-root.pem"
             root.write_text(acme.roots())
             lab = TlsLab(host, address, inventory, data, ca, acme, root)

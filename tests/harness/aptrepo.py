@@ -8,7 +8,7 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-from tests.harness.engine import CACHE, run
+from tests.harness.engine import CACHE, cache_lock, run
 from tests.harness.hosts import TestHost
 
 BUILDER = Path(__file__).with_name("fake_docker_repo.py")
@@ -37,8 +37,9 @@ def fake_docker_repo(image: str) -> FakeDockerRepo:
     """Build (or reuse) the signed repository in a throwaway container of the test image."""
     recipe = hashlib.sha256(BUILDER.read_bytes() + image.encode()).hexdigest()[:12]
     out = CACHE / f"fake-docker-repo-{recipe}"
-    if not (out / "fingerprint").exists():
-        shutil.rmtree(out, ignore_errors=True)
-        out.mkdir(parents=True)
-        run("docker", "run", "--rm", "-v", f"{out}:/out", "-v", f"{BUILDER}:/build.py:ro", image, "python3", "/build.py", "/out")
+    with cache_lock("fake-docker-repo"):
+        if not (out / "fingerprint").exists():
+            shutil.rmtree(out, ignore_errors=True)
+            out.mkdir(parents=True)
+            run("docker", "run", "--rm", "-v", f"{out}:/out", "-v", f"{BUILDER}:/build.py:ro", image, "python3", "/build.py", "/out")
     return FakeDockerRepo(out, (out / "fingerprint").read_text().strip())

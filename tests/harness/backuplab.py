@@ -18,6 +18,7 @@ from tests.harness import cli
 from tests.harness.hosts import TestHost, free_port, remove_host, start_host, write_inventory
 from tests.harness.hublab import hub_data
 from tests.harness.lab import write_secrets
+from tests.harness.snapshots import Snapshot, start_copy
 
 SERVER = "labserver"
 REPOSITORY = "/srv/backup/labhub"
@@ -61,13 +62,18 @@ class DrillServer:
 
 
 @contextlib.contextmanager
-def drill_server(workdir: Path, image: str, key: Path, repository: Path, suffix: str, before: str = "") -> Iterator[DrillServer]:
-    """A fresh server named SERVER with the repository's directory mounted, and the inventory
-    that reaches it (the same name and data whichever server it is); `before`: commands run
-    on it before any deploy (e.g. accounts that shift the UIDs useradd picks)."""
+def drill_server(workdir: Path, image: str | Snapshot, key: Path, repository: Path, suffix: str, before: str = "") -> Iterator[DrillServer]:
+    """A server named SERVER with the repository's directory mounted, and the inventory that
+    reaches it (the same name and data whichever server it is): a fresh one from the test
+    host image, or a copy of a converged one from a snapshot; `before`: commands run on it
+    before any deploy (e.g. accounts that shift the UIDs useradd picks)."""
     port = free_port()
-    host = start_host(SERVER, image, key, extra_args=("-v", f"{repository}:/srv/backup", "-p", f"127.0.0.1:{port}:8000"),
-                      container=f"labhub-test-{os.getpid()}-{SERVER}-{suffix}")
+    extra = ("-v", f"{repository}:/srv/backup", "-p", f"127.0.0.1:{port}:8000")
+    container = f"labhub-test-{os.getpid()}-{SERVER}-{suffix}"
+    if isinstance(image, Snapshot):
+        host = start_copy(image, SERVER, key, extra_args=extra, container=container)
+    else:
+        host = start_host(SERVER, image, key, extra_args=extra, container=container)
     try:
         if before:
             host.exec(before)

@@ -7,11 +7,14 @@ and cached under a tag derived from its recipe, so it is built once per machine.
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import hashlib
 import os
 import shutil
 import subprocess
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 CACHE = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "labhub-tests"
@@ -34,6 +37,12 @@ def ensure_docker() -> None:
     """Use the running Docker engine, or start dockerd (the runner has no systemd)."""
     if run("docker", "info", check=False).returncode == 0:
         return
+    with cache_lock("dockerd"):
+        if run("docker", "info", check=False).returncode != 0:
+            _start_dockerd()
+
+
+def _start_dockerd() -> None:
     if not shutil.which("dockerd"):
         raise RuntimeError("no Docker engine is running and dockerd is not installed (apt-get install docker.io)")
     CACHE.mkdir(parents=True, exist_ok=True)
@@ -46,6 +55,16 @@ def ensure_docker() -> None:
         time.sleep(1)
 
 
+@contextlib.contextmanager
+def cache_lock(name: str) -> Iterator[None]:
+    """One builder at a time for a cached artefact: the suite's two workers (pytest-xdist)
+    both ask for the test images as they start; the second waits and finds it built."""
+    CACHE.mkdir(parents=True, exist_ok=True)
+    with open(CACHE / f"{name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
+
+
 def image_exists(tag: str) -> bool:
     return run("docker", "image", "inspect", tag, check=False).returncode == 0
 
@@ -54,8 +73,13 @@ def debian_image(suite: str, packages: tuple[str, ...], name: str) -> str:
     """A Debian root filesystem from mmdebstrap, imported as a Docker image (cached)."""
     recipe = f"{suite} {' '.join(packages)} {DEBIAN_MIRROR}"
     tag = f"{name}:{suite}-{hashlib.sha256(recipe.encode()).hexdigest()[:12]}"
-    if image_exists(tag):
-        return tag
+    with cache_lock(name):
+        if not image_exists(tag):
+            _build_debian_image(suite, packages, tag)
+    return tag
+
+
+def _build_debian_image(suite: str, packages: tuple[str, ...], tag: str) -> None:
     mmdebstrap = subprocess.Popen(
         ["mmdebstrap", "--quiet", "--variant=minbase", f"--include={','.join(packages)}", suite, "-", DEBIAN_MIRROR],
         stdout=subprocess.PIPE,
@@ -72,7 +96,6 @@ def debian_image(suite: str, packages: tuple[str, ...], name: str) -> str:
     if mmdebstrap.wait() != 0 or imported.returncode != 0:
         run("docker", "rmi", "-f", tag, check=False)  # not a half-built image under this tag
         raise RuntimeError(f"building {tag} failed:\n{errors}\n{imported.stderr}")
-    return tag
 
 
 def testhost_image() -> str:

@@ -117,16 +117,21 @@ def start_host(name: str, image: str, key: Path, extra_args: tuple[str, ...] = (
         "-v", "/var/lib/docker", "-p", f"127.0.0.1:{ssh_port or ''}:22", *extra_args, image, "/sbin/init",
     )
     host = TestHost(name, container, _published_port(container), key)
-    public_key = key.with_suffix(".pub").read_text()
-    # sshd starts with the container; the key may land before or after, both are fine.
+    publish_key(host)
+    wait_for_ssh(host)
+    return host
+
+
+def publish_key(host: TestHost) -> None:
+    """root's authorized key: the session's. sshd starts with the container; the key may
+    land before or after, both are fine."""
     deadline = time.monotonic() + 30
     while host.exec("test -d /root", check=False).returncode != 0:
         if time.monotonic() > deadline:
-            raise RuntimeError(f"test host {name} did not start")
+            raise RuntimeError(f"test host {host.name} did not start")
         time.sleep(0.2)
-    host.exec("install -d -m 700 /root/.ssh && cat > /root/.ssh/authorized_keys && chmod 600 /root/.ssh/authorized_keys", input=public_key)
-    wait_for_ssh(host)
-    return host
+    host.exec("install -d -m 700 /root/.ssh && cat > /root/.ssh/authorized_keys && chmod 600 /root/.ssh/authorized_keys",
+              input=host.key.with_suffix(".pub").read_text())
 
 
 def remove_host(host: TestHost) -> None:

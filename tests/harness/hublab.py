@@ -14,12 +14,15 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tests.harness import cli
-from tests.harness.engine import run
+from tests.harness import snapshots
+from tests.harness.engine import cache_lock, run
 from tests.harness.hosts import TestHost, wait_for_ssh, free_port, remove_host, start_host, write_inventory
 from tests.harness.images import hub_images
 from tests.harness.lab import write_secrets
+from tests.harness.tlslab import session_ca
 
 RUNNER_CA_DIRECTORY = Path("/usr/local/share/ca-certificates")
+SNAPSHOT_HOST = "hubhost"  # the name of the converged hub host every hub test host starts from
 SHARE_CREDENTIALS = {"data": ("labreader", "Hub-Lab-Data-Pw-5!"), "analysis": ("labwriter", "Hub-Lab-Analysis-Pw-8?")}
 
 
@@ -33,6 +36,13 @@ class HubLab:
 
     def docker(self, command: str, check: bool = True) -> str:
         return self.host.exec(f"docker {command}", check=check).stdout.strip()
+
+    def wait_until_answering(self, timeout: float = 120) -> None:
+        """The hub answers on its health URL (after a boot its stack comes up by itself)."""
+        deadline = time.monotonic() + timeout
+        while self.host.exec("curl -sf -o /dev/null -m 5 http://127.0.0.1:8000/hub/health", check=False).returncode != 0:
+            assert time.monotonic() < deadline, f"the hub on {self.host.name} did not answer within {timeout:.0f} s"
+            time.sleep(0.5)
 
     def reboot(self) -> None:
         """`systemctl reboot` inside, then the machine powered on again (its loopback ports are
@@ -68,8 +78,9 @@ def hub_data() -> dict:
              "uid": "jupyter-alice", "gid": "users"},
         ],
         "image_archives": [str(archive) for _, archive in images.values()],
-        # This machine's CAs (its TLS-inspecting proxy): the hub's image build needs PyPI.
-        "extra_ca_certificates": sorted(str(p) for p in RUNNER_CA_DIRECTORY.glob("*.crt")),
+        # This machine's CAs (its TLS-inspecting proxy): the hub's image build needs PyPI;
+        # and the suite's own, which Pebble's and slapd's certificates chain to.
+        "extra_ca_certificates": [*sorted(str(p) for p in RUNNER_CA_DIRECTORY.glob("*.crt")), str(session_ca().path)],
         "hub": {
             "base_image": images["jupyterhub"][0],
             "registry_image": images["registry"][0],
@@ -89,20 +100,39 @@ mountpoint -q /mnt/analysis || mount --bind /srv/fileserver/analysis /mnt/analys
 """
 
 
+def hub_snapshot(workdir: Path, image: str, key: Path) -> snapshots.Snapshot:
+    """The hub host converged from bare, once per run (whichever worker asks first makes
+    it; test_hub checks that first run), kept as a snapshot that every hub test host of the
+    run starts from."""
+    with cache_lock("snapshot-hub"):
+        found = snapshots.existing("hub")
+        if found:
+            return found
+        host = start_host(SNAPSHOT_HOST, image, key)
+        try:
+            inventory = write_inventory(workdir / "hub_hosts.py", [(host, hub_data())])
+            write_secrets(inventory, SHARE_CREDENTIALS)
+            started = time.monotonic()
+            first_run = cli.converge(inventory)
+            seconds = time.monotonic() - started
+            return snapshots.take(host, "hub", {"first_run": first_run, "first_run_seconds": seconds}, power_on=False)
+        finally:
+            remove_host(host)
+
+
 @contextlib.contextmanager
-def converged_hub(workdir: Path, image: str, key: Path) -> Iterator[HubLab]:
-    data = hub_data()
+def converged_hub(workdir: Path, snapshot: snapshots.Snapshot, key: Path, name: str = SNAPSHOT_HOST) -> Iterator[HubLab]:
+    """A hub host of its own, started from the run's converged one, with the hub's data."""
     port, ssh_port = free_port(), free_port()  # fixed: both survive a reboot of the host
     while ssh_port == port:
         ssh_port = free_port()
-    host = start_host("hubhost", image, key, extra_args=("-p", f"127.0.0.1:{port}:8000"), ssh_port=ssh_port)
+    host = snapshots.start_copy(snapshot, name, key, extra_args=("-p", f"127.0.0.1:{port}:8000"), ssh_port=ssh_port)
     try:
-        inventory = write_inventory(workdir / "hub_hosts.py", [(host, data)])
+        inventory = write_inventory(workdir / "hub_hosts.py", [(host, hub_data())])
         write_secrets(inventory, SHARE_CREDENTIALS)
-        started = time.monotonic()
-        first_run = cli.converge(inventory)
-        seconds = time.monotonic() - started
         host.exec(FILE_SERVER)
-        yield HubLab(host, inventory, f"http://127.0.0.1:{port}", first_run, seconds)
+        lab = HubLab(host, inventory, f"http://127.0.0.1:{port}", snapshot.facts["first_run"], snapshot.facts["first_run_seconds"])
+        lab.wait_until_answering()
+        yield lab
     finally:
         remove_host(host)

@@ -24,7 +24,7 @@ import hashlib
 import subprocess
 from pathlib import Path
 
-from tests.harness.engine import CACHE, DEBIAN_MIRROR, ensure_docker, image_exists, run
+from tests.harness.engine import CACHE, DEBIAN_MIRROR, cache_lock, ensure_docker, image_exists, run
 
 JUPYTERHUB_VERSION = "5.4.3"
 PREVIOUS_JUPYTERHUB_VERSION = "4.1.6"
@@ -112,6 +112,11 @@ HUB_IMAGES = ("jupyterhub", "registry", "minimal-notebook")
 
 def build(name: str) -> tuple[str, Path]:
     """The stand-in image (built once, cached) and its `docker save` archive."""
+    with cache_lock(f"image-{name}"):
+        return _build(name)
+
+
+def _build(name: str) -> tuple[str, Path]:
     spec = IMAGES[name]
     recipe = hashlib.sha256(repr(spec).encode() + DEBIAN_MIRROR.encode()).hexdigest()[:12]
     archive = CACHE / "images" / f"{name}-{recipe}.tar"

@@ -6,6 +6,7 @@ one group."""
 from __future__ import annotations
 
 import contextlib
+import os
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -122,7 +123,7 @@ def wait_for_slapd(directory: Directory) -> None:
 @contextlib.contextmanager
 def slapd(ca: LabCA, service_password: str, name: str = "slapd") -> Iterator[Directory]:
     image, _ = build("slapd")
-    container = f"labhub-test-{name}"
+    container = f"labhub-test-{os.getpid()}-{name}"  # the suite's two workers apart
     run("docker", "rm", "-f", container, check=False)
     run("docker", "run", "-d", "--name", container, "--label", "labhub-test=1", "--entrypoint", "sh", image, "-c", START)
     try:

@@ -8,6 +8,7 @@ import contextlib
 import datetime
 import http.client
 import json
+import os
 import socket
 import ssl
 import time
@@ -21,7 +22,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from tests.harness.engine import run
+from tests.harness.engine import CACHE, cache_lock, run
 from tests.harness.images import build
 
 HUB_NAME = "hub.lab.test"
@@ -33,12 +34,20 @@ def _pem(certificate: x509.Certificate) -> bytes:
 
 @dataclass
 class LabCA:
-    """A CA of the test's own: issues server certificates for names and IPs."""
+    """A CA of the test's own: issues server certificates for names and IPs. Its key and
+    certificate are kept in `directory` and used again while they have a week left."""
 
     directory: Path
 
     def __post_init__(self):
         self.directory.mkdir(parents=True, exist_ok=True)
+        self.path = self.directory / "labhub-test-ca.crt"
+        key_file = self.directory / "labhub-test-ca.key"
+        if self.path.exists() and key_file.exists():
+            self.certificate = x509.load_pem_x509_certificate(self.path.read_bytes())
+            if self.certificate.not_valid_after_utc - datetime.datetime.now(datetime.timezone.utc) > datetime.timedelta(days=7):
+                self.key = serialization.load_pem_private_key(key_file.read_bytes(), password=None)
+                return
         self.key = ec.generate_private_key(ec.SECP256R1())
         name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "labhub test CA")])
         now = datetime.datetime.now(datetime.timezone.utc)
@@ -52,7 +61,8 @@ class LabCA:
             .add_extension(x509.SubjectKeyIdentifier.from_public_key(self.key.public_key()), critical=False)
             .sign(self.key, hashes.SHA256())
         )
-        self.path = self.directory / "labhub-test-ca.crt"
+        key_file.touch(mode=0o600)
+        key_file.write_bytes(self.key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
         self.path.write_bytes(_pem(self.certificate))
 
     def issue(self, stem: str, names: list[str], ips: tuple[str, ...] = (), days: int = 30) -> tuple[Path, Path]:
@@ -72,11 +82,22 @@ class LabCA:
             .add_extension(x509.ExtendedKeyUsage([x509.oid.ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
             .sign(self.key, hashes.SHA256())
         )
-        cert_file, key_file = self.directory / f"{stem}.crt", self.directory / f"{stem}.key"
+        issued = self.directory / "issued" / str(os.getpid())  # the suite's two workers share the session's CA
+        issued.mkdir(parents=True, exist_ok=True)
+        cert_file, key_file = issued / f"{stem}.crt", issued / f"{stem}.key"
         cert_file.write_bytes(_pem(certificate) + _pem(self.certificate))
         key_file.touch(mode=0o600)
         key_file.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
         return cert_file, key_file
+
+
+def session_ca() -> LabCA:
+    """The suite's CA, one per machine: Pebble's and slapd's certificates chain to it, and
+    every test hub trusts it from its first converge (hublab.hub_data), so that a module
+    that brings up one of those servers does not change the hub's CA certificates, which
+    would rebuild its images."""
+    with cache_lock("test-ca"):
+        return LabCA(CACHE / "test-ca")
 
 
 def container_ip(container: str) -> str:
@@ -112,7 +133,7 @@ def pebble(ca: LabCA, hub_address: str, name: str = "pebble") -> Iterator[Pebble
     for HUB_NAME at the test host's address (ports 80 and 443), with a certificate of the
     test CA for its own address. No random nonce rejections or sleeps: fast and repeatable."""
     image, _ = build("pebble")
-    container = f"labhub-test-{name}"
+    container = f"labhub-test-{os.getpid()}-{name}"  # the suite's two workers apart
     run("docker", "rm", "-f", container, check=False)
     run(
         "docker", "run", "-d", "--name", container, "--label", "labhub-test=1",
@@ -128,8 +149,8 @@ def pebble(ca: LabCA, hub_address: str, name: str = "pebble") -> Iterator[Pebble
             "httpPort": 80, "tlsPort": 443, "ocspResponderURL": "", "externalAccountBindingRequired": False,
             "certificateValidityPeriod": 7776000,
         }}
-        (ca.directory / "pebble-config.json").write_text(json.dumps(config))
-        for local, remote in ((cert, "cert.pem"), (key, "key.pem"), (ca.directory / "pebble-config.json", "pebble-config.json")):
+        (cert.parent / "pebble-config.json").write_text(json.dumps(config))
+        for local, remote in ((cert, "cert.pem"), (key, "key.pem"), (cert.parent / "pebble-config.json", "pebble-config.json")):
             run("docker", "exec", "-i", container, "sh", "-c", f"mkdir -p /etc/pebble && cat > /etc/pebble/{remote}", input=local.read_text())
         run("docker", "exec", container, "touch", "/etc/pebble/ready")
         found = Pebble(container, address, ca)

@@ -21,7 +21,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from tests.harness.engine import CACHE, DEBIAN_MIRROR, run
+from tests.harness.engine import CACHE, DEBIAN_MIRROR, cache_lock, run
 from tests.harness.hosts import SSH_OPTIONS, free_port, loopback_ssh, make_ssh_key
 
 VM_PACKAGES = (
@@ -111,6 +111,11 @@ class VM:
 
 def vm_image() -> dict[str, Path]:
     """The cached base image: raw ext4 disk, kernel and initrd, plus the key root accepts."""
+    with cache_lock("vm-image"):
+        return _vm_image()
+
+
+def _vm_image() -> dict[str, Path]:
     recipe = hashlib.sha256(f"{VM_PACKAGES} {SETUP} {DEBIAN_MIRROR}".encode()).hexdigest()[:12]
     out = CACHE / f"vm-trixie-{recipe}"
     image = {"disk": out / "disk.img", "kernel": out / "vmlinuz", "initrd": out / "initrd.img", "key": out / "ssh" / "id_ed25519"}
