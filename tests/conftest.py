@@ -131,9 +131,9 @@ def pytest_runtest_logreport(report):
 
 def pytest_sessionstart(session):
     if not hasattr(session.config, "workerinput"):  # not in a pytest-xdist worker: once per run
-        from tests.harness.snapshots import remove_all
+        from tests.harness.snapshots import remove_those_of_dead_runs
 
-        remove_all()  # left by a run that was killed
+        remove_those_of_dead_runs()
 
 
 def pytest_sessionfinish(session):
@@ -143,9 +143,9 @@ def pytest_sessionfinish(session):
 
     if hasattr(session.config, "workerinput"):
         return  # a pytest-xdist worker: the controller cleans up and writes the ledger
-    from tests.harness.snapshots import remove_all
+    from tests.harness import snapshots
 
-    remove_all()
+    snapshots.remove()  # this run's
     if not _ledger:
         return
     out = Path(session.config.rootpath) / "test-artifacts" / "suite-times.json"
@@ -161,5 +161,7 @@ def pytest_sessionfinish(session):
 
 def pytest_configure(config):
     import time
+
+    import tests.harness.snapshots  # noqa: F401 - names this run (LABHUB_TEST_RUN) before pytest-xdist starts its workers
 
     config._labhub_started = time.time()

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from tests.harness import cli
 from tests.harness import snapshots
-from tests.harness.engine import cache_lock, run
+from tests.harness.engine import run
 from tests.harness.hosts import TestHost, wait_for_ssh, free_port, remove_host, start_host, write_inventory
 from tests.harness.images import hub_images
 from tests.harness.lab import write_secrets
@@ -104,7 +104,7 @@ def hub_snapshot(workdir: Path, image: str, key: Path) -> snapshots.Snapshot:
     """The hub host converged from bare, once per run (whichever worker asks first makes
     it; test_hub checks that first run), kept as a snapshot that every hub test host of the
     run starts from."""
-    with cache_lock("snapshot-hub"):
+    with snapshots.making("hub"):
         found = snapshots.existing("hub")
         if found:
             return found

@@ -10,22 +10,28 @@ shows that they do). It gets its own name, SSH port and address.
 Exactly one test per path starts from a bare host: the fresh converge of the hub
 (test_hub), the restore (test_backup's reinstalled server) and the cut-off deploys
 (test_interruptions). Snapshots are taken once per run, by whichever of the suite's two
-workers asks first (the other waits), and removed with the run.
+workers asks first (the other waits), and belong to that run (RUN, which its workers inherit):
+the run removes them when it ends, and a later run those of a run that died.
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
 import os
 import shutil
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from tests.harness.engine import CACHE, cache_lock, run
+from tests.harness.engine import CACHE, run
 from tests.harness.hosts import SYSTEMD_CONTAINER_ARGS, TestHost, publish_key, wait_for_ssh
 
-SNAPSHOTS = CACHE / "snapshots"
+# The run a process belongs to: the pid of the pytest that started it (its workers inherit it).
+RUN = os.environ.setdefault("LABHUB_TEST_RUN", str(os.getpid()))
+SNAPSHOTS = CACHE / "snapshots" / RUN
 
 
 @dataclass(frozen=True)
@@ -56,7 +62,7 @@ def power_off(host: TestHost, timeout: float = 150) -> float:
 def take(host: TestHost, name: str, facts: dict | None = None, power_on: bool = True) -> Snapshot:
     """Power the host off, keep its disk, and (`power_on`) power it on again, as after a reboot."""
     power_off(host)
-    image = f"labhub-snapshot/{name}:{os.getpid()}"
+    image = f"labhub-snapshot/{name}:{RUN}"
     run("docker", "commit", "--change", 'CMD ["/sbin/init"]', host.container, image, timeout=600)
     data = SNAPSHOTS / name
     shutil.rmtree(data, ignore_errors=True)
@@ -67,6 +73,15 @@ def take(host: TestHost, name: str, facts: dict | None = None, power_on: bool = 
     if power_on:
         host.start()
     return snapshot
+
+
+@contextlib.contextmanager
+def making(name: str) -> Iterator[None]:
+    """One maker of a snapshot at a time: the other worker waits, then finds it made."""
+    SNAPSHOTS.mkdir(parents=True, exist_ok=True)
+    with open(SNAPSHOTS / f"{name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
 
 
 def existing(name: str) -> Snapshot | None:
@@ -99,11 +114,15 @@ def start_copy(snapshot: Snapshot, name: str, key: Path, extra_args: tuple[str, 
     return host
 
 
-def remove_all() -> None:
-    """The run's snapshots, their images and data."""
-    for described in SNAPSHOTS.glob("*.json"):
-        with cache_lock(f"snapshot-{described.stem}"):
-            image = json.loads(described.read_text())["image"]
-            run("docker", "rmi", "-f", image, check=False)
-            shutil.rmtree(SNAPSHOTS / described.stem, ignore_errors=True)
-            described.unlink(missing_ok=True)
+def remove(run_id: str = RUN) -> None:
+    """A run's snapshots: their images and data."""
+    for image in run("docker", "images", "-q", "--filter", f"reference=labhub-snapshot/*:{run_id}", check=False).stdout.split():
+        run("docker", "rmi", "-f", image, check=False)
+    shutil.rmtree(CACHE / "snapshots" / run_id, ignore_errors=True)
+
+
+def remove_those_of_dead_runs() -> None:
+    """Snapshots left by runs that were killed (their pytest is gone)."""
+    for directory in (CACHE / "snapshots").glob("*"):
+        if directory.name.isdigit() and directory.name != RUN and not Path(f"/proc/{directory.name}").exists():
+            remove(directory.name)
