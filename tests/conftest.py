@@ -40,6 +40,16 @@ def pytest_collection_modifyitems(config, items):
     items.sort(key=lambda item: rank.get(work_unit(item.nodeid), len(rank)))  # stable: the cases of a unit keep their order
 
 
+def pytest_runtest_teardown(item):
+    """A test that imports pyinfra's CLI in-process (labhub.inventory.load_inventory does)
+    brings in its gevent patches, and a pytest-xdist worker then stops waiting for work."""
+    if hasattr(item.config, "workerinput"):
+        from gevent import monkey
+
+        if monkey.is_module_patched("threading"):
+            pytest.exit(f"{item.nodeid} imported pyinfra's CLI in a pytest-xdist worker (gevent's patches): run that in a process of its own", returncode=3)
+
+
 @pytest.hookimpl(optionalhook=True)  # pytest-xdist's
 def pytest_xdist_make_scheduler(config, log):
     from xdist.scheduler import LoadScopeScheduling

@@ -2,6 +2,8 @@
 field, the bad value and what is allowed. No test host needed: the inventories point at a
 loopback port nothing listens on, so a connection attempt would show in the output."""
 
+import os
+
 import pytest
 
 from labhub.config import LabHost
@@ -153,17 +155,29 @@ def test_the_cli_stops_before_connecting_and_names_every_bad_host(tmp_path):
     assert "Connecting to hosts" not in run.output and "Connected" not in run.output, run.explain()
 
 
-def test_example_lab_inventory_is_valid(monkeypatch):
-    from labhub.inventory import load_inventory
+LOAD_EXAMPLE_LAB = """
+import json
+from labhub.inventory import load_inventory, validate_host_data
+configs = [validate_host_data(name, data, "inventories/lab.py") for name, data in load_inventory("inventories/lab.py")]
+print(json.dumps([[[share.name for share in config.shares], len(config.users)] for config in configs]))
+"""
 
-    for share in ("DATA", "ANALYSIS"):  # as a lab provides them, never in the data
-        monkeypatch.setenv(f"LABHUB_SHARE_{share}_USERNAME", "labuser")
-        monkeypatch.setenv(f"LABHUB_SHARE_{share}_PASSWORD", "example")
-    hosts = load_inventory("inventories/lab.py")
-    assert hosts
-    for name, data in hosts:
-        config = validate_host_data(name, data, "inventories/lab.py")
-        assert [s.name for s in config.shares] == ["data", "analysis"] and config.users
+
+def test_example_lab_inventory_is_valid():
+    """In a process of its own: loading an inventory imports pyinfra's CLI, whose gevent
+    patches would stop a pytest-xdist worker."""
+    import json
+    import subprocess
+    import sys
+
+    from labhub.local import REPO
+
+    # The shares' credentials, as a lab provides them: never in the data.
+    env = {f"LABHUB_SHARE_{share}_{field}": value for share in ("DATA", "ANALYSIS") for field, value in (("USERNAME", "labuser"), ("PASSWORD", "example"))}
+    loaded = subprocess.run([sys.executable, "-c", LOAD_EXAMPLE_LAB], cwd=REPO, capture_output=True, text=True, env={**os.environ, **env})
+    assert loaded.returncode == 0, loaded.stderr
+    hosts = json.loads(loaded.stdout)
+    assert hosts and all(shares == ["data", "analysis"] and users for shares, users in hosts), hosts
 
 
 def test_configuration_reference_is_current():
