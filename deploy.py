@@ -4,7 +4,7 @@
 """
 
 from labhub.ops import facts
-from tasks import backup, certificates, docker, drift, groups, hub, shares, swarm, users
+from tasks import alerts, backup, certificates, docker, drift, groups, hub, shares, swarm, users
 
 facts.read_ahead()  # what the last run read on this host, read again in one round trip (labhub/ops/facts.py)
 certificates.extra()  # extra CA certificates (TLS-inspecting proxy), before anything downloads
@@ -15,9 +15,10 @@ shares.cifs()  # CIFS shares: credentials files, fstab lines, mounted
 users.homes()  # a swarm lab: members' homes on the homes share (mounted at /home just now)
 groups.folders()  # research groups: host groups of exactly their members, their folders (setgid 2770, or on a share)
 swarm.membership()  # a swarm lab: the hub manages the swarm and its overlay network, workers join; node labels
+alerts.delivery()  # the nightly jobs' heartbeat URLs (root-only); on the control host, where its alerts go
 backup.restic()  # restic, the backup repository's secrets (root-only), the repository opened
-backup.restored()  # with `restore`: homes, hub database, passwords, secrets from a snapshot, before the hub starts
+restore = backup.restored()  # with `restore`: homes, hub database, passwords, secrets from a snapshot, before the hub starts
 hub.stack()  # JupyterHub + registry (docker compose), notebook images in the registry
 swarm.worker_images()  # a swarm lab's workers: the hub's notebook images, built under the hub's tags
-backup.nightly()  # the backup's systemd timer: restic snapshots, retention, repository check
+backup.nightly(restore)  # the backup's systemd timer: restic snapshots, retention, repository check; a backup right after a restore
 drift.nightly()  # on the control host: the nightly drift check (systemd timer)

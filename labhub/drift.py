@@ -41,6 +41,7 @@ class Finding:
     source: str  # "plan" (an operation would change) or "check" (a host check failed)
     resource: str  # what drifted: the operation, or the check's resource
     detail: str  # expected vs found, or what the operation would do
+    check: str = ""  # the host check that found it: "test_backup::test_the_last_backup_succeeded_recently"
 
 
 @dataclass
@@ -118,7 +119,8 @@ def read_checks(process: subprocess.Popen, junit: Path, reports: dict[str, HostR
         if message.startswith("AssertionError: "):
             first = message.removeprefix("AssertionError: ").split("\n")[0]
             resource, _, detail = first.partition(": ")
-            report.drift.append(Finding("check", resource, detail or name))
+            check = f"{case.get('classname', '').rsplit('.', 1)[-1]}::{case.get('name', '')[: host_match.start()]}"
+            report.drift.append(Finding("check", resource, detail or name, check))
         else:  # the host could not be checked: never clean
             failed_to_run[report.name].setdefault(_reason(problem.text or message), []).append(name)
     for host, reasons in failed_to_run.items():
@@ -221,7 +223,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--markdown", help="write the Markdown report here")
     parser.add_argument("--report-dir", help="write drift.json, drift.xml and drift.md into this directory")
     parser.add_argument("--converge", action="store_true", help="after reporting, run the deploy on drifted hosts (off by default)")
+    parser.add_argument("--alerts", metavar="FILE", help="send alerts and heartbeats with these settings (the control host's, written by the deploy)")
+    parser.add_argument("--test-alerts", action="store_true", help="send a test message through every alert target and say whether each was delivered")
     args = parser.parse_args(argv)
+    from labhub import alerts
+
+    settings = alerts.load_settings(args.alerts, args.inventory) if args.alerts or args.test_alerts else None
+    if args.test_alerts:
+        return alerts.test(settings)
+    print(alerts.ping_job(settings, "start"), end="", flush=True)
 
     started = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
     clock = time.monotonic()
@@ -244,10 +254,17 @@ def main(argv: list[str] | None = None) -> int:
     print(summary(args.inventory, reports, seconds), flush=True)
 
     drifted = [name for name, report in reports.items() if report.status == DRIFTED]
+    converge_failed = []
     if args.converge and drifted:
         converge = subprocess.run(deploy_command(args.inventory, drifted, "-y"), cwd=REPO)
         print(f"re-converged {', '.join(drifted)}: {'done' if converge.returncode == 0 else 'FAILED'}")
-    return EXIT[overall(reports)]
+        converge_failed = drifted if converge.returncode != 0 else []
+    if args.alerts:
+        for line in alerts.raise_alerts(settings, alerts.conditions(reports, converge_failed), outputs["markdown"]):
+            print(line, flush=True)
+    status = EXIT[overall(reports)]
+    print(alerts.ping_job(settings, "fail" if status == EXIT[ERROR] else "success"), end="", flush=True)
+    return status
 
 
 if __name__ == "__main__":

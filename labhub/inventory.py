@@ -16,7 +16,7 @@ from pydantic import ValidationError
 from labhub.config import EntryError, LabHost
 from labhub.config.swarm import swarm_problems
 from labhub.directory import DirectoryError, with_group_members
-from labhub.secrets import Secrets, SecretsError
+from labhub.secrets import Secrets, SecretsError, with_secrets
 
 # Data keys that belong to pyinfra itself (connection settings, global operation arguments).
 _pyinfra_keys: frozenset[str] | None = None
@@ -42,8 +42,9 @@ def pyinfra_data_keys() -> frozenset[str]:
     return _pyinfra_keys
 
 
-# Fields whose values are never echoed in an error message (mount options may carry a secret).
-SECRET_FIELD_NAMES = frozenset({"password", "username", "token", "secret", "credentials", "options", "bind_password"})
+# Fields whose values are never echoed in an error message (mount options may carry a secret;
+# an alert target's URL and the heartbeats' hold tokens).
+SECRET_FIELD_NAMES = frozenset({"password", "username", "token", "secret", "credentials", "options", "bind_password", "url", "heartbeats"})
 
 
 def _field_path(loc: tuple[Any, ...]) -> str:
@@ -150,74 +151,11 @@ def _known_keys_at(loc: tuple[Any, ...]) -> list[str]:
     return list(model.model_fields)
 
 
-def _with_share_credentials(data: dict[str, Any], secrets: Secrets) -> tuple[dict[str, Any], list[str]]:
-    """Host data with each share's credentials added from the secrets (never from data). A
-    secrets file that cannot be used is one problem, not one per share."""
-    shares, problems = data.get("shares"), []
-    if not isinstance(shares, list):
-        return data, problems
-    try:
-        secrets.load()
-    except SecretsError as error:
-        return data, [str(error)]
-    with_credentials = []
-    for index, share in enumerate(shares):
-        if isinstance(share, dict) and isinstance(share.get("name"), str):
-            name = share["name"]
-            if "credentials" in share:
-                problems.append(f"shares[{index}].credentials: share credentials never go in host data (it is kept in git); {secrets.where(name)}")
-            else:
-                credentials = secrets.share(name)
-                if len(credentials) == 2:
-                    share = {**share, "credentials": credentials}
-                else:
-                    problems.append(f"shares[{index}] '{name}': no username and password for the file server; {secrets.where(name)}")
-        with_credentials.append(share)
-    return {**data, "shares": with_credentials}, problems
-
-
-def _with_backup_credentials(data: dict[str, Any], secrets: Secrets) -> tuple[dict[str, Any], list[str]]:
-    """Host data with the backup repository's password added from the secrets, when the host
-    backs up or restores."""
-    backup = data.get("backup")
-    if not isinstance(backup, dict) or not (backup.get("enabled") or data.get("restore")):
-        return data, []
-    if "credentials" in backup:
-        return data, ["backup.credentials: the repository password never goes in host data (it is kept in git); set LABHUB_BACKUP_PASSWORD or [backup] password in the secrets file"]
-    try:
-        credentials = secrets.backup()
-    except SecretsError as error:
-        return data, [str(error)]
-    return ({**data, "backup": {**backup, "credentials": credentials}} if "password" in credentials else data), []
-
-
-def _with_ldap_credentials(data: dict[str, Any], secrets: Secrets) -> tuple[dict[str, Any], list[str]]:
-    """Host data with the directory's service account password added from the secrets, when
-    the hub searches the directory with it."""
-    hub = data.get("hub")
-    ldap = hub.get("ldap") if isinstance(hub, dict) else None
-    if not isinstance(ldap, dict):
-        return data, []
-    if "credentials" in ldap:
-        return data, ["hub.ldap.credentials: the bind password never goes in host data (it is kept in git); set LABHUB_LDAP_BIND_PASSWORD or [ldap] bind_password in the secrets file"]
-    if not ldap.get("search_bind_dn"):
-        return data, []
-    try:
-        credentials = secrets.ldap()
-    except SecretsError as error:
-        return data, [str(error)]
-    return ({**data, "hub": {**hub, "ldap": {**ldap, "credentials": credentials}}} if credentials else data), []
-
-
 def validate_host_data(host_name: str, data: dict[str, Any], inventory: str | None = None) -> LabHost:
     """The validated config of one host, or ConfigError naming every problem in its data.
     Share and backup credentials come from the environment or the secrets file next to `inventory`."""
     ours = {key: value for key, value in data.items() if key not in pyinfra_data_keys()}
-    secrets = Secrets(inventory)  # one read of the secrets file for shares and backup
-    ours, problems = _with_share_credentials(ours, secrets)
-    ours, backup_problems = _with_backup_credentials(ours, secrets)
-    ours, ldap_problems = _with_ldap_credentials(ours, secrets)
-    problems += backup_problems + ldap_problems
+    ours, problems = with_secrets(ours, Secrets(inventory))  # one read of the secrets file for them all
     try:
         config = LabHost.model_validate(ours)
     except ValidationError as error:

@@ -21,6 +21,7 @@ from labhub.inventory import host_config
 from labhub.local import REPO
 from labhub.ops import apt, files, restic as restic_ops, systemd
 from labhub.templates import render
+from tasks.alerts import HEARTBEAT_SCRIPT
 from tasks.hub import PROJECT
 
 STATE_DIR = "/var/lib/labhub/backup"  # staging, last-success.json, the repository stamp
@@ -61,6 +62,7 @@ def backup_unit_values(config: LabHost, host_name: str) -> dict:
         "keep_monthly": backup.keep_monthly,
         "state_dir": STATE_DIR,
         "script": BACKUP_SCRIPT,
+        "heartbeat": HEARTBEAT_SCRIPT,
         "on_calendar": backup.on_calendar,
     }
 
@@ -99,8 +101,8 @@ def restic():
 def restored():
     config = host_config(host)
     if not config.restore:
-        return
-    restic_ops.restored(
+        return None
+    return restic_ops.restored(
         name=f"Lab restored from snapshot {config.restore}",
         snapshot=config.restore,
         backup_host=host.name,
@@ -111,9 +113,15 @@ def restored():
 
 
 @deploy("Backup")
-def nightly():
+def nightly(restore=None):
+    """The timer; and, right after a restore (`restore`: that operation), a backup of the
+    restored server, so that its first night is not its first backup: until then the drift
+    check would say it has none, and raise an alert."""
     config = host_config(host)
     if not config.backup.enabled:
         return
     values = backup_unit_values(config, host.name)
-    systemd.timer("labhub-backup", render("labhub-backup.service", **values), render("labhub-backup.timer", **values))
+    timer = systemd.timer("labhub-backup", render("labhub-backup.service", **values), render("labhub-backup.timer", **values))
+    if restore is not None:
+        systemd.run_now(name="A backup of the restored server", unit="labhub-backup.service", when=[restore])
+    return timer

@@ -28,6 +28,7 @@ from labhub.local import IMAGE_CONTEXTS, REPO, archive_images, certificates, fil
 from labhub.ops import apt, compose, files, images, systemd
 from labhub.ops.shell import q
 from labhub.templates import render
+from tasks.alerts import HEARTBEAT_SCRIPT
 
 PROJECT = "jupyterhub"  # compose project: containers jupyterhub-hub-1, jupyterhub-registry-1
 REGISTRY = "localhost:5000"  # Docker trusts a registry on the loopback without TLS
@@ -240,7 +241,7 @@ def stack():
         host.log(f"hub.tls.mode is none: the hub is served over plain HTTP on {hub.bind_address}:{hub.port}, passwords included; set hub.public_url: https://<its DNS name>/ for HTTPS", logger.warning)
     pushed = images.in_registry(name="Notebook images in the registry", images=stack.builds, registry=REGISTRY)
     prune = {"keep": hub.registry_keep, "stack_dir": hub.stack_dir, "volume": f"{PROJECT}_registry-data",
-             "script": PRUNE_SCRIPT, "on_calendar": hub.registry_prune_calendar}
+             "script": PRUNE_SCRIPT, "heartbeat": HEARTBEAT_SCRIPT, "on_calendar": hub.registry_prune_calendar}
     retention = systemd.timer(
         "labhub-registry-prune", render("labhub-registry-prune.service", **prune), render("labhub-registry-prune.timer", **prune),
         what="Registry retention: script, service and timer",

@@ -22,6 +22,7 @@ from tests.harness.hubclient import HubUser
 from tests.harness.hublab import SHARE_CREDENTIALS, hub_data
 from tests.harness.images import build
 from tests.harness.lab import write_secrets
+from tests.harness.receivers import alert_settings, receivers
 from tests.harness.tlslab import HUB_NAME, LabCA, Pebble, ResolvedHTTPSHandler, container_ip, pebble, plain_http, served_certificate, session_ca
 
 pytestmark = [pytest.mark.host, pytest.mark.hub, pytest.mark.tls]
@@ -197,13 +198,18 @@ def test_a_certificate_for_another_name_on_the_host_is_drift_and_the_next_run_pu
     assert names == [HUB_NAME]
 
 
-def test_a_certificate_near_its_end_is_drift_with_its_date(tls_lab):
+def test_a_certificate_near_its_end_is_drift_with_its_date_and_an_alert(tls_lab, tmp_path):
     soon, soon_key = tls_lab.ca.issue("soon", [HUB_NAME], days=10)
     ends = x509.load_pem_x509_certificates(soon.read_bytes())[0].not_valid_after_utc
     tls_lab.converge({**tls_lab.data["hub"]["tls"], "certificate": str(soon), "key": str(soon_key)})
-    drift = cli.drift_check(tls_lab.inventory)
-    assert drift.returncode != 0
-    assert f"the certificate expires on {ends:%Y-%m-%d %H:%M} UTC (in 9 days, expected at least 14)" in drift.output, drift.output[-3000:]
+    with receivers() as (smtp, _):
+        drift = cli.drift_check(tls_lab.inventory, "--alerts", str(alert_settings(tmp_path / "alerts.json", {"mail": smtp.url()})))
+        assert drift.returncode != 0
+        expires = f"the certificate expires on {ends:%Y-%m-%d %H:%M} UTC (in 9 days, expected at least 14)"
+        assert expires in drift.output, drift.output[-3000:]
+        assert "alert tlshost:certificate (new) to mail: delivered" in drift.output, drift.output[-3000:]
+        mail = smtp.wait_for(1)[0]
+    assert mail.subject == "[Test Lab] tlshost: certificate (warning)" and expires in mail.body, (mail.subject, mail.body)
     assert datetime.datetime.now(datetime.timezone.utc) < ends
 
 

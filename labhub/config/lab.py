@@ -11,6 +11,7 @@ from pydantic import Field, field_validator, model_validator
 from labhub.local import archive_images, file_identity, is_pem_certificate, local_path
 
 from labhub.config.accounts import Admin, HubUser
+from labhub.config.alerts import Alerts
 from labhub.config.backup import RESTIC_SNAPSHOT_ID, Backup
 from labhub.config.common import EntryError, Model, _check_not_nested, _check_unique, _some
 from labhub.config.docker import Apt, DockerEngine
@@ -40,6 +41,7 @@ class LabHost(Model):
     hub: Hub = Field(default_factory=Hub, description="the JupyterHub + registry stack")
     swarm: Swarm = Field(default_factory=Swarm, description="a lab of several servers: this host's role in its Docker Swarm (hub or worker), labels, reservations")
     drift: DriftSchedule = Field(default_factory=DriftSchedule, description="the nightly drift check, when this host is the control host")
+    alerts: Alerts = Field(default_factory=Alerts, description="where the nightly drift check sends alerts (from the control host), and the nightly jobs' heartbeats")
     backup: Backup = Field(default_factory=Backup, description="scheduled restic backups of the homes and the hub's state, and where a restore reads from")
     restore: str | None = Field(
         None,

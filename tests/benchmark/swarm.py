@@ -59,16 +59,18 @@ def swarm(workdir: Path) -> str:
         one = timed(lambda: placed_one.update(start_all()))
     median = median_table(samples)
     ratio = median["noop three"] / median["noop one"]
+    ratio_floor = median["noop three"] / median["floor"]
     spread = {node: list(placed_across.values()).count(node) for node in sorted(set(placed_across.values()))}
     rows = [
         ("floor: `pyinfra INV exec -- true` (three hosts)", median["floor"], min(samples["floor"]), ""),
         ("first converge of the three-node lab", lab.first_run_seconds, lab.first_run_seconds, "once: swarm formed, hub stack on the manager, the notebook image built on each node"),
         ("no-op re-run, the hub node alone (--limit)", median["noop one"], min(samples["noop one"]), ""),
-        ("no-op re-run, all three nodes", median["noop three"], min(samples["noop three"]), f"{ratio:.2f}x one node (target <= 1.5x)"),
+        ("no-op re-run, all three nodes", median["noop three"], min(samples["noop three"]), f"{ratio:.2f}x one node (target <= 1.5x), {ratio_floor:.2f}x the floor (target <= 2x)"),
         ("10 servers started at once, across the swarm (ready, then stopped)", across, across, f"placed {spread}"),
         ("10 servers started at once, held to one node", one, one, f"on {sorted(set(placed_one.values()))}"),
     ]
-    verdict = "met" if ratio <= 1.5 else "NOT met"
-    return table("Swarm lab (issue 12)", rows, f"Target {verdict}: the three-node no-op is {ratio:.2f}x one node's. Three test hosts on one "
+    verdict = "met" if ratio <= 1.5 and ratio_floor <= 2 else "NOT met"
+    return table("Swarm lab (issues 12 and 21)", rows, f"Targets {verdict}: the three-node no-op is {ratio:.2f}x one node's and {ratio_floor:.2f}x "
+                 f"its floor. Three test hosts on one "
                  f"2-core runner: spreading servers gains no CPU here, so the start times show the swarm's overhead, not its capacity.",
                  method=f"median of {ROUNDS} interleaved rounds (converge and starts: one run each)")
