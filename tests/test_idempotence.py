@@ -29,6 +29,7 @@ def facts_loaded(output: str) -> dict[str, list[str]]:
     """Host -> the facts a `pyinfra -v` run read over SSH, one round trip each."""
     loaded: dict[str, list[str]] = {}
     for line in re.sub(r"\x1b\[[0-9;]*m", "", output).splitlines():
+        line = line.strip()
         if "Loaded fact" in line and line.startswith("["):
             host, _, rest = line[1:].partition("]")
             loaded.setdefault(host, []).append(rest.split("Loaded fact", 1)[1].strip())

@@ -16,8 +16,10 @@ from labhub.ops.shell import changed, q, script
 
 # Shell: "PID (command)" of a process holding dpkg's lock, if any (read from /proc/locks,
 # where fcntl locks show with the inode of the file they lock).
+# debconf's database too: a maintainer script orphaned by a killed dpkg still holds it while it
+# runs, and `dpkg --configure -a` would fail on it ("config.dat is locked by another process").
 DPKG_LOCK_HOLDER = (
-    "dpkg_lock_holder() { for lock in /var/lib/dpkg/lock-frontend /var/lib/dpkg/lock; do "
+    "dpkg_lock_holder() { for lock in /var/lib/dpkg/lock-frontend /var/lib/dpkg/lock /var/cache/debconf/config.dat; do "
     "inode=$(stat -c %i \"$lock\" 2>/dev/null) || continue; "
     "for pid in $(awk -v inode=\"$inode\" '{n=split($6,f,\":\"); if (f[n]==inode) print $5}' /proc/locks); do "
     "echo \"$pid ($(cat /proc/$pid/comm 2>/dev/null || echo ended))\"; done; done | head -n 1; }"
