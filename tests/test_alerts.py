@@ -17,7 +17,7 @@ from tests.harness.hosts import TestHost, remove_host, start_host, write_invento
 from tests.harness.hublab import RUNNER_CA_DIRECTORY
 from tests.harness.receivers import HttpReceiver, SmtpReceiver, runner_address
 
-pytestmark = pytest.mark.host
+pytestmark = [pytest.mark.host, pytest.mark.alerts]
 
 SENTINEL = "Alert-Sentinel-Share-Pw-93!"
 SMTP_LOGIN = ("alerts", "Smtp-Relay-Pw-28?")
