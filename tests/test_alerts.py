@@ -72,6 +72,9 @@ class AlertLab:
     def night(self, unit: str = "labhub-drift") -> tuple[int, str]:
         """One run of the unit, as its timer starts it: its exit status and its journal lines."""
         started = self.host.exec(f"systemctl start {unit}.service", check=False).returncode
+        # Its ExecStopPost (the heartbeat) may still run, and journald takes in what a unit
+        # wrote a moment later: wait for both before reading.
+        self.sh(f"while [ \"$(systemctl show -p ActiveState --value {unit}.service)\" = deactivating ]; do sleep 0.2; done; journalctl --sync")
         run = self.sh(f"systemctl show -p InvocationID --value {unit}.service")
         return started, self.sh(f"journalctl _SYSTEMD_INVOCATION_ID={run} --no-pager -o cat")
 

@@ -168,7 +168,10 @@ def test_a_member_moved_out_loses_the_folder_at_the_next_start_and_drift_names_t
     assert f"container jupyter-dave: expected the folders of dave's groups only (none), found {FOLDER} mounted too" in run.stdout
     users["dave"].api("DELETE", "/hub/api/users/dave/server")
     wait_stopped(users["dave"], "dave")
-    users["dave"].server = users["dave"].start_server("dave")
+    try:
+        users["dave"].server = users["dave"].start_server("dave")
+    except AssertionError as refused:  # seen once in a full run (a 500): the hub's log says why
+        raise AssertionError(f"{refused}\n{hub_lab.docker('logs --since 3m jupyterhub-hub-1 2>&1')[-3000:]}") from None
     assert FOLDER not in {m["Source"] for m in json.loads(hub_lab.docker("inspect jupyter-dave"))[0]["Mounts"]}
     checks = cli.host_checks(hub_lab.inventory)
     assert checks.returncode == 0, checks.explain()
