@@ -66,11 +66,16 @@ def kind_of(check: str) -> str:
     return next((kind for prefix, kind in CHECK_KINDS.items() if check.startswith(prefix)), "drift")
 
 
+def _host_name(inventory_name: str) -> str:
+    """The name an alert gives a host: a server that checks itself (@local) by its own name."""
+    return os.uname().nodename if inventory_name.startswith("@local") else inventory_name
+
+
 def conditions(reports: dict, converge_failed: list[str] = ()) -> list[Condition]:
     """Every condition the drift check's reports show, grouped per host and kind."""
     found: dict[tuple[str, str], list[str]] = {}
     for inventory_name, report in reports.items():
-        name = os.uname().nodename if inventory_name.startswith("@local") else inventory_name  # a server that checks itself
+        name = _host_name(inventory_name)
         for error in report.errors:
             found.setdefault((name, "unreachable"), []).append(f"could not be checked: {error}")
         # What the host checks found (expected vs found) first, then what the deploy would change.
@@ -80,8 +85,7 @@ def conditions(reports: dict, converge_failed: list[str] = ()) -> list[Condition
             else:
                 found.setdefault((name, "drift"), []).append(f"the deploy would change: {finding.resource}")
     for inventory_name in converge_failed:
-        name = os.uname().nodename if inventory_name.startswith("@local") else inventory_name
-        found.setdefault((name, "converge"), []).append("the nightly re-deploy of this drifted host failed (journalctl -u labhub-drift)")
+        found.setdefault((_host_name(inventory_name), "converge"), []).append("the nightly re-deploy of this drifted host failed (journalctl -u labhub-drift)")
     return [Condition(host, kind, tuple(lines)) for (host, kind), lines in sorted(found.items())]
 
 

@@ -65,7 +65,8 @@ def deliver(targets: list[dict], title: str, body: str) -> Iterator[tuple[dict, 
             logger.removeHandler(captured)
             logger.propagate = propagate
         reason = "; ".join(scrubbed(line, target["url"]) for line in captured.lines[-2:]) or "the service refused it"
-        yield {"name": target["name"], "service": service_of(target["url"])}, delivered, "" if delivered else f"{service_of(target['url'])}: {reason}"
+        service = service_of(target["url"])
+        yield {"name": target["name"], "service": service}, delivered, "" if delivered else f"{service}: {reason}"
 
 
 def heartbeat_url(url: str, style: str, event: str, host: str = "") -> str | None:
