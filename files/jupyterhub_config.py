@@ -28,6 +28,9 @@ c.JupyterHub.bind_url = "http://0.0.0.0:8000"
 c.JupyterHub.hub_ip = "0.0.0.0"
 c.JupyterHub.hub_connect_ip = "hub"  # the hub's name on the network it shares with users' servers
 c.JupyterHub.db_url = f"sqlite:///{DATA}/jupyterhub.sqlite"
+# The container's root filesystem is read-only: what JupyterHub writes beside its
+# configuration goes to /tmp (a tmpfs, emptied when the container restarts, as the proxy is).
+c.ConfigurableHTTPProxy.pid_file = "/tmp/jupyterhub-proxy.pid"
 
 
 @event.listens_for(Engine, "connect")
@@ -127,6 +130,8 @@ else:
 
 # Users' servers: one container each, from an allowed image of the local registry.
 c.JupyterHub.spawner_class = "dockerspawner.DockerSpawner"
+# No Docker socket in the hub: its calls go to the stack's allow-list proxy (docker-api).
+c.DockerSpawner.client_kwargs = {"base_url": settings["docker_api"]}
 c.DockerSpawner.network_name = settings["network"]
 c.DockerSpawner.use_internal_ip = True
 c.DockerSpawner.pull_policy = "ifnotpresent"

@@ -8,6 +8,7 @@ from labhub.config.hub import memory_bytes
 from labhub.config.swarm import SWARM_NETWORK
 
 NETWORK = "jupyterhub"  # the hub and the users' servers meet here
+DOCKER_API = "tcp://docker-api:2375"  # the hub's Docker API: the stack's allow-list proxy (compose.yaml)
 LDAP_PASSWORD_IN_HUB = "/srv/jupyterhub/ldap-bind-password"  # the stack's ldap/bind-password, in the hub's container
 
 
@@ -25,6 +26,7 @@ def hub_settings(config: LabHost, refs: dict[str, str]) -> dict:
         # The homes share is not mounted whole: each server mounts its own home from it.
         "shares": [{"path": s.mount_point, "read_only": s.read_only} for s in config.shares if not s.homes],
         "network": SWARM_NETWORK if config.swarm.role else NETWORK,
+        "docker_api": DOCKER_API,
         "swarm": swarm_settings(config),
         "image_node_labels": {refs[i.name]: i.node_labels for i in [*hub.images, *(i for g in config.groups for i in g.images)] if i.node_labels},
         "mem_limit": hub.mem_limit,

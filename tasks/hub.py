@@ -34,6 +34,9 @@ PROJECT = "jupyterhub"  # compose project: containers jupyterhub-hub-1, jupyterh
 REGISTRY = "localhost:5000"  # Docker trusts a registry on the loopback without TLS
 HUB_CONTEXT = REPO / "files" / "hub"
 HUB_CONFIG = REPO / "files" / "jupyterhub_config.py"
+DOCKER_API_PROXY = REPO / "files" / "docker-api-proxy"  # the hub's allow-list to the Docker Engine (policy.py)
+DOCKER_API_SERVICE = "docker-api"  # its compose service: the one container with the Docker socket
+PROXY_HEALTH_PORT = 2080  # the TLS proxy answers its container's health check here, on its loopback
 # The step that trusts the lab's extra CA certificates, put into every image's Dockerfile
 # where it carries CA_TRUST_MARKER: one copy for the hub's image and every notebook image.
 CA_TRUST_STEP = REPO / "files" / "ca-trust.dockerfile"
@@ -43,7 +46,7 @@ PRUNE_REPORT = "/var/lib/labhub/registry-prune.json"  # its last run: what it de
 # What the running stack depends on besides its images: a change in one brings it up anew.
 STACK_STAMPED_FILES = ("compose.yaml", "secrets.env", "jupyterhub_config.py", "labhub.json", "Caddyfile")
 # The stack's own services: enough for a class of 100 (docs/benchmarks.md), a ceiling on a runaway.
-SERVICE_LIMITS = {"hub_memory": "2g", "hub_pids": 2048, "registry_memory": "512m", "proxy_memory": "256m", "service_pids": 256}
+SERVICE_LIMITS = {"hub_memory": "2g", "hub_pids": 2048, "registry_memory": "512m", "proxy_memory": "256m", "docker_api_memory": "128m", "service_pids": 256}
 HUB_DATABASE = "/srv/jupyterhub/data/jupyterhub.sqlite"  # in the hub's container, as files/jupyterhub_config.py sets it
 PROXY_TLS_DIR = "/etc/caddy/tls"  # the stack's tls/ directory, inside the proxy's container
 
@@ -105,10 +108,11 @@ def proxy_files(config: LabHost) -> tuple[list, list, dict | None]:
         certificate=certificate,
         key=key,
         hsts_max_age=HSTS_MAX_AGE,
+        health_port=PROXY_HEALTH_PORT,
     )
     # The key is left out of the digest (it cannot change without the certificate).
     stamped = {"Caddyfile": caddyfile.encode(), **({"certificate": certificate_files[0].data} if certificate_files else {})}
-    proxy = {"image": tls.proxy_image, "digest": digest(stamped), "files": mode == "files"}
+    proxy = {"image": tls.proxy_image, "digest": digest(stamped), "files": mode == "files", "health_port": PROXY_HEALTH_PORT}
     return [files.ManagedFile(f"{root}/Caddyfile", caddyfile)], certificate_files, proxy
 
 
@@ -137,6 +141,7 @@ class StackPlan:
     hub_secret_files: list  # files.ManagedFile: the hub's own secrets from the lab (the directory's bind password)
     health: dict[str, str]  # service -> curl arguments (shell words) that get HTTP 200 when it is up
     images_used: list[str]  # the images the stack's containers run
+    services: list[str]  # the stack's compose services
 
     @property
     def managed_files(self) -> list:
@@ -154,6 +159,7 @@ def plan(config: LabHost) -> StackPlan:
 
     hub_config = HUB_CONFIG.read_text()
     settings = json.dumps(hub_settings(config, refs), indent=2, sort_keys=True) + "\n"
+    docker_api = {p.name: p.read_bytes() for p in sorted(DOCKER_API_PROXY.glob("*.py"))}
     proxy_config, certificate_files, proxy = proxy_files(config)
     hub_secret_files = ldap_files(config)
     address = hub.local_address
@@ -166,6 +172,7 @@ def plan(config: LabHost) -> StackPlan:
         hub_image=hub_image,
         registry_image=hub.registry_image,
         config_digest=digest({"config": hub_config.encode(), "settings": settings.encode()}),
+        docker_api_digest=digest({**docker_api, "settings": settings.encode()}),
         bind_address=hub.bind_address,
         hub_address="127.0.0.1" if proxy else hub.bind_address,
         port=hub.port,
@@ -186,12 +193,14 @@ def plan(config: LabHost) -> StackPlan:
             files.ManagedFile(f"{root}/compose.yaml", compose_file),
             files.ManagedFile(f"{root}/jupyterhub_config.py", hub_config),
             files.ManagedFile(f"{root}/labhub.json", settings),
+            *[files.ManagedFile(f"{root}/docker-api-proxy/{name}", content) for name, content in docker_api.items()],
             *[files.ManagedFile(f"{root}/hub/{name}", content) for name, content in hub_context.items()],
             *[files.ManagedFile(f"{root}/images/{image}/{name}", data) for image, context in contexts.items() for name, data in context.items()],
             *proxy_config,
         ],
         directories=[
             files.ManagedDirectory(root),
+            files.ManagedDirectory(f"{root}/docker-api-proxy"),
             *([files.ManagedDirectory(f"{root}/tls", mode=0o700)] if proxy and proxy["files"] else []),
             *([files.ManagedDirectory(f"{root}/ldap", mode=0o700)] if hub_secret_files else []),
             files.ManagedDirectory(f"{root}/images"),
@@ -205,6 +214,7 @@ def plan(config: LabHost) -> StackPlan:
         hub_secret_files=hub_secret_files,
         health=health,
         images_used=[hub_image, hub.registry_image, *([proxy["image"]] if proxy else [])],
+        services=["hub", DOCKER_API_SERVICE, "registry", *(["proxy"] if proxy else [])],
     )
 
 
@@ -236,6 +246,8 @@ def stack():
         up_when=[stack_files, secrets],
         recreate_when={**({"proxy": [certificate]} if certificate else {}), **({"hub": [hub_secrets]} if hub_secrets else {})},
         url=hub.public_url or f"http://{host.data.get('ssh_hostname') or host.name}:{hub.port}/",
+        services=stack.services,
+        socket_holders=[DOCKER_API_SERVICE],
     )
     if hub.tls_mode == "none" and not ipaddress.ip_address(hub.bind_address).is_loopback:
         host.log(f"hub.tls.mode is none: the hub is served over plain HTTP on {hub.bind_address}:{hub.port}, passwords included; set hub.public_url: https://<its DNS name>/ for HTTPS", logger.warning)

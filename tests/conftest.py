@@ -15,7 +15,7 @@ import pytest
 # neither worker is left alone at the end; the VM goes early, beside the hub, because it
 # needs none of the hub's images, which the hub's unit builds meanwhile.
 SHARED_HOSTS = {
-    "hub_lab": ("tests/test_browser.py", "tests/test_groups.py", "tests/test_hub.py", "tests/test_drift.py::test_drift_of_the_hub_stack"),
+    "hub_lab": ("tests/test_browser.py", "tests/test_docker_api.py", "tests/test_groups.py", "tests/test_hub.py", "tests/test_drift.py::test_drift_of_the_hub_stack"),
     "lab": ("tests/test_drift.py", "tests/test_host_checks.py", "tests/test_idempotence.py"),
 }
 LONGEST_FIRST = ("hub_lab", "tests/test_shares_vm.py", "tests/test_swarm.py", "tests/test_backup.py", "tests/test_tls.py",

@@ -123,6 +123,7 @@ def test_defaults_are_complete_and_documented():
         "live-restore": True,
         "icc": False,
         "no-new-privileges": True,
+        "userland-proxy": False,
     }
     undocumented = [name for name, field in LabHost.model_fields.items() if not field.description]
     assert not undocumented
@@ -135,6 +136,7 @@ def test_daemon_json_data_is_merged_over_the_defaults():
         "log-opts": {"max-size": "10m", "max-file": "3"},
         "icc": False,
         "no-new-privileges": True,
+        "userland-proxy": False,
         "data-root": "/srv/docker",
     }
 

@@ -36,12 +36,12 @@ def test_a_hub_with_a_public_https_name_gets_acme_from_lets_encrypt_by_default()
     assert 'Strict-Transport-Security "max-age=31536000"' in made["Caddyfile"] and "reverse_proxy hub:8000" in made["Caddyfile"]
     compose = made["compose.yaml"]
     assert '"127.0.0.1:8000:8000"' in compose and '"0.0.0.0:443:443"' in compose and '"0.0.0.0:80:80"' in compose
-    assert "proxy:" in compose and "./tls:" not in compose
+    assert "\n  proxy:" in compose and "./tls:" not in compose
 
 
 def test_without_a_public_name_the_hub_is_plain_http_on_its_port():
     made = files_of({})
-    assert "Caddyfile" not in made and "proxy:" not in made["compose.yaml"] and '"0.0.0.0:8000:8000"' in made["compose.yaml"]
+    assert "Caddyfile" not in made and "\n  proxy:" not in made["compose.yaml"] and '"0.0.0.0:8000:8000"' in made["compose.yaml"]
 
 
 def test_files_mode_puts_the_labs_certificate_and_a_root_only_key_in_place(ca):

@@ -3,6 +3,7 @@ when Docker's packages are used, daemon.json as data says, dockerd running, no T
 
 import hashlib
 import json
+import re
 
 from pyinfra.facts.deb import DebPackages
 
@@ -81,8 +82,10 @@ def test_dockerd_is_enabled_and_running(target):
 
 def test_no_tcp_docker_port(target):
     """A swarm node's engine listens for the swarm (2377 on the manager, 7946): mutual TLS
-    between nodes, not the Docker API."""
+    between nodes, not the Docker API. Without the userland proxy, dockerd itself holds the
+    ports containers publish (forwarded by iptables): those are not the API either."""
     listeners = target.run("ss -H -ltnp").stdout.splitlines()
-    swarm_ports = (":2377 ", ":7946 ") if target.config.swarm.role else ()
-    docker_tcp = [line for line in listeners if ("dockerd" in line and not any(port in line for port in swarm_ports)) or ":2375 " in line or ":2376 " in line]
+    published = re.findall(r":(\d+)->", target.run("docker ps --format '{{.Ports}}'").stdout)
+    own_ports = [f":{port} " for port in (*published, *(("2377", "7946") if target.config.swarm.role else ()))]
+    docker_tcp = [line for line in listeners if ("dockerd" in line and not any(port in line for port in own_ports)) or ":2375 " in line or ":2376 " in line]
     assert not docker_tcp, f"Docker API on TCP: expected none, found {docker_tcp}"

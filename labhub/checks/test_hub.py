@@ -1,8 +1,8 @@
 """What tasks/hub.py promises: the stack's files as data says, root-only generated secrets,
 hub and registry running and answering, the registry on the loopback only, the hub seeing the
 host's accounts read-only (never /etc/shadow), the notebook images in the registry and no more
-old tags there than its retention keeps, and every
-user's server running as its host account, unprivileged, without the Docker socket."""
+old tags there than its retention keeps, the Docker socket in the hub's allow-list proxy only,
+and every user's server running as its host account, unprivileged, without the socket."""
 
 import datetime
 import hashlib
@@ -18,7 +18,7 @@ from labhub.config.tls import EXPIRY_WARNING_DAYS, HSTS_MAX_AGE, certificate_nam
 from labhub.local import local_path
 from labhub.ops.shell import HTTP_STATUS, q
 from labhub.ops.systemd import ServiceState
-from tasks.hub import HUB_DATABASE, PROJECT, PRUNE_REPORT, SECRETS, plan
+from tasks.hub import DOCKER_API_SERVICE, HUB_DATABASE, PROJECT, PRUNE_REPORT, SECRETS, plan
 
 
 MANIFEST_V2 = "application/vnd.docker.distribution.manifest.v2+json"
@@ -118,7 +118,7 @@ def test_the_stacks_containers_keep_their_limits_and_no_privileges(target):
     """CIS Docker Benchmark 5.x, as compose.yaml sets it: a container recreated by hand
     without these is drift."""
     stack = stack_of(target)
-    for service in stack.health:
+    for service in stack.services:
         found_container = container(target, f"{PROJECT}-{service}-1")
         assert found_container, f"container {PROJECT}-{service}-1: expected present, found none"
         config = found_container["HostConfig"]
@@ -129,10 +129,30 @@ def test_the_stacks_containers_keep_their_limits_and_no_privileges(target):
             "capabilities dropped": config.get("CapDrop") == ["ALL"],
             "read-only root filesystem": config["ReadonlyRootfs"],
             "health check": bool((found_container["Config"].get("Healthcheck") or {}).get("Test")),
+            "not unhealthy": (found_container["State"].get("Health") or {}).get("Status") != "unhealthy",
         }
-        expected = {**{key: True for key in found}, "read-only root filesystem": service != "hub", "health check": service == "hub"}
+        expected = {key: True for key in found}
         lost = sorted(key for key in found if found[key] != expected[key])
         assert not lost, f"container {PROJECT}-{service}-1: expected {', '.join(lost)} as compose.yaml sets them, found {({k: found[k] for k in lost})}"
+
+
+def test_only_the_docker_api_proxy_holds_the_docker_socket(target):
+    """CIS 5.32: the hub reaches the engine through the stack's allow-list proxy only
+    (files/docker-api-proxy/policy.py), on a network of their own that leads nowhere else."""
+    stack_of(target)
+    names = target.run(f"docker ps -a --filter label=com.docker.compose.project={PROJECT} --format '{{{{.Names}}}}'").stdout.split()
+    holders = []
+    for name in names:
+        found = container(target, name) or {"Mounts": []}
+        if any(m["Source"] in ("/var/run/docker.sock", "/run/docker.sock") or m["Destination"].endswith("docker.sock") for m in found["Mounts"]):
+            holders.append(name)
+    proxy = f"{PROJECT}-{DOCKER_API_SERVICE}-1"
+    assert holders == [proxy], f"Docker socket: expected mounted in {proxy} only, found it in {holders or 'none'}"
+    hub = container(target, f"{PROJECT}-hub-1")
+    assert hub, "hub container: expected present, found none"
+    network = f"{PROJECT}_{DOCKER_API_SERVICE}"
+    internal = target.run(f"docker network inspect --format '{{{{.Internal}}}}' {network}").stdout.strip()
+    assert network in hub["NetworkSettings"]["Networks"] and internal == "true", f"hub: expected on the internal network {network} with its Docker API proxy, found networks {sorted(hub['NetworkSettings']['Networks'])} (internal: {internal})"
 
 
 # The JupyterHub in the hub's container, its database's schema revision, and whether that is

@@ -55,7 +55,8 @@ def _stack_digest(files: Sequence[str], images: Sequence[str]) -> str:
 class ComposeState(FactBase):
     """A compose stack: its digest now and at the last successful `up` (it covers the
     generated secrets, so it is a digest of 256-bit random values: printable), the state of
-    each service's container, and the HTTP status of each health URL."""
+    each service's container, the services whose container mounts the Docker socket, and the
+    HTTP status of each health URL."""
 
     def command(self, directory: str, project: str, files: tuple[str, ...], images: tuple[str, ...], health: tuple[tuple[str, str], ...]) -> str:
         checks = "; ".join(f"printf 'H %s %s\\n' {q(service)} \"$({HTTP_STATUS} {check})\"" for service, check in health)
@@ -63,14 +64,14 @@ class ComposeState(FactBase):
             f"cd {q(directory)} 2>/dev/null || exit 0; "
             f"printf 'D %s\\n' \"$({_stack_digest(files, images)})\"; "
             f"printf 'S %s\\n' \"$(cat {STACK_STAMP} 2>/dev/null)\"; "
-            f"docker ps -a --filter label=com.docker.compose.project={q(project)} "
-            "--format 'R {{.Label \"com.docker.compose.service\"}} {{.State}}'; "
+            f"docker ps -a --no-trunc --filter label=com.docker.compose.project={q(project)} "
+            "--format 'R {{.Label \"com.docker.compose.service\"}} {{.State}} {{.Mounts}}'; "
             f"{checks + '; ' if checks else ''}true"
         )
 
     @staticmethod
     def default():
-        return {"digest": None, "stamp": None, "running": {}, "health": {}}
+        return {"digest": None, "stamp": None, "running": {}, "health": {}, "socket": set()}
 
     def process(self, output):
         found = self.default()
@@ -80,8 +81,10 @@ class ComposeState(FactBase):
                 found["digest"] = fields[0]
             elif kind == "S" and fields:
                 found["stamp"] = fields[0]
-            elif kind == "R" and len(fields) == 2:
+            elif kind == "R" and len(fields) >= 2:
                 found["running"][fields[0]] = fields[1]
+                if "docker.sock" in " ".join(fields[2:]):
+                    found["socket"].add(fields[0])
             elif kind == "H" and len(fields) == 2:
                 found["health"][fields[0]] = fields[1]
         return found
@@ -98,14 +101,18 @@ def up(
     up_when: Sequence = (),
     recreate_when: dict[str, Sequence] | None = None,
     url: str = "",
+    services: Sequence[str] = (),
+    socket_holders: Sequence[str] = (),
 ):
     """`docker compose up` when the stack's files or images changed since the last successful
     `up`, or a service is not running (compose recreates only the containers whose own
     configuration changed); then wait until every health URL answers 200, or fail with the
     failing service's last log lines. `recreate_when`: service -> earlier operations whose
-    change (files it reads only at start, such as a certificate) recreates that service."""
+    change (files it reads only at start, such as a certificate) recreates that service.
+    `services`: all of the stack's (those without a health URL too); a container that mounts
+    the Docker socket outside `socket_holders` is recreated as compose.yaml says."""
     now = facts.get(ComposeState, directory=directory, project=project, files=tuple(files), images=tuple(images), health=tuple(health.items()))
-    stopped = [service for service in health if now["running"].get(service) != "running"]
+    stopped = [service for service in (services or health) if now["running"].get(service) != "running"]
     unhealthy = [service for service in health if now["health"].get(service) != "200"]
     bring_up = bool(stopped) or not now["stamp"] or now["stamp"] != now["digest"] or changed(up_when)
     if bring_up:
@@ -121,6 +128,7 @@ def up(
             ]
         )
     recreate = [service for service, ops in (recreate_when or {}).items() if changed(ops)]
+    recreate += sorted(service for service in now["socket"] - set(socket_holders) if socket_holders and service not in recreate)
     if recreate:
         yield script([f"cd {q(directory)}", f"docker compose up --detach --no-deps --force-recreate {' '.join(q(s) for s in recreate)}"])
     if bring_up or unhealthy or recreate:

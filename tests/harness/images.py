@@ -24,7 +24,7 @@ import hashlib
 import subprocess
 from pathlib import Path
 
-from tests.harness.engine import CACHE, DEBIAN_MIRROR, cache_lock, ensure_docker, image_exists, run
+from tests.harness.engine import CACHE, DEBIAN_MIRROR, cache_lock, ensure_docker, run
 
 JUPYTERHUB_VERSION = "5.4.3"
 PREVIOUS_JUPYTERHUB_VERSION = "4.1.6"
@@ -63,7 +63,7 @@ IMAGES = {
     "jupyterhub-previous": jupyterhub_image(PREVIOUS_JUPYTERHUB_VERSION),
     "registry": {
         "tag": "labhub-test/registry:2.8.3",
-        "packages": ("docker-registry",),
+        "packages": ("docker-registry", "busybox"),  # busybox: wget for the health check, as in the official image
         "setup": ["mkdir -p /var/lib/registry"],
         # The official image's configuration (Debian's enables htpasswd authentication).
         "files": {
@@ -88,7 +88,7 @@ IMAGES = {
     },
     "caddy": {
         "tag": "labhub-test/caddy:2.6.2",
-        "packages": ("caddy", "ca-certificates"),
+        "packages": ("caddy", "ca-certificates", "busybox"),  # busybox: wget for the health check, as in the official image
         "setup": ["mkdir -p /data /config /etc/caddy"],
         "changes": ["ENV XDG_CONFIG_HOME=/config", "ENV XDG_DATA_HOME=/data", "EXPOSE 80 443",
                     'CMD ["caddy", "run", "--config", "/etc/caddy/Caddyfile", "--adapter", "caddyfile"]'],
@@ -124,7 +124,9 @@ def _build(name: str) -> tuple[str, Path]:
         return spec["tag"], archive
     ensure_docker()
     archive.parent.mkdir(parents=True, exist_ok=True)
-    if not image_exists(spec["tag"]):
+    # The image under this tag, when it was built from this recipe (an older recipe's is rebuilt).
+    built_from = run("docker", "image", "inspect", "--format", '{{index .Config.Labels "labhub-test.recipe"}}', spec["tag"], check=False).stdout.strip()
+    if built_from != recipe:
         hooks = [f'--customize-hook=cp {RUNNER_CA_BUNDLE} "$1/tmp/runner-ca.pem"']
         hooks += [f"--customize-hook=chroot \"$1\" {CHROOT_ENV} sh -c '{step}'" for step in spec["setup"]]
         hooks += ['--customize-hook=rm -f "$1/tmp/runner-ca.pem"']
@@ -137,7 +139,7 @@ def _build(name: str) -> tuple[str, Path]:
              "trixie", "-", DEBIAN_MIRROR],
             stdout=subprocess.PIPE, stderr=subprocess.PIPE,
         )
-        changes = [arg for change in spec["changes"] for arg in ("--change", change)]
+        changes = [arg for change in [*spec["changes"], f"LABEL labhub-test.recipe={recipe}"] for arg in ("--change", change)]
         imported = subprocess.run(["docker", "import", *changes, "-", spec["tag"]], stdin=mmdebstrap.stdout, capture_output=True, text=True)
         mmdebstrap.stdout.close()
         errors = mmdebstrap.stderr.read().decode()
