@@ -23,7 +23,7 @@ CALLS = Path(__file__).parent / "harness" / "docker_api_calls.py"
 REFUSED = [
     "privileged", "bind of /", "another member's home", "image from elsewhere", "UID 0", "named like the hub", "a capability added",
     "a host device", "GPUs nobody gave her", "the host's network", "the host's PID namespace", "no-new-privileges dropped",
-    "no memory limit", "no PIDs limit", "seccomp off", "docker exec into her server", "archive into her server",
+    "no memory limit", "no PIDs limit", "seccomp off", "a second HostConfig in lower case", "docker exec into her server", "archive into her server",
     "network connect to the host network", "inspect the hub's container", "stop the hub's container", "list every container",
     "volume create", "image pull from elsewhere", "engine info", "swarm join",
 ]

@@ -121,3 +121,27 @@ def test_another_groups_folder_is_covered_read_only_or_refused(lab):
     bob["TaskTemplate"]["ContainerSpec"]["Mounts"] = bob["TaskTemplate"]["ContainerSpec"]["Mounts"][:2]
     with pytest.raises(policy.Refused, match="covers"):
         decide(lab, "POST", "/services/create", bob)
+
+
+def container(**host_change) -> dict:
+    """alice's server, as DockerSpawner makes it (through docker-py)."""
+    host = {"Binds": ["/home/jupyter-alice:/home/jupyter-alice:rw", "/mnt/data:/mnt/data:ro", "/srv/groups/optics:/srv/groups/optics:rw"],
+            "NetworkMode": "labhub", "Memory": 2 * 1024**3, "CpuPeriod": 100000, "CpuQuota": 150000, "PidsLimit": 1024,
+            "CapDrop": ["ALL"], "SecurityOpt": ["no-new-privileges:true"], "GroupAdd": ["3001"], **host_change}
+    return {"Image": "localhost:5000/notebook:abc", "User": "1001:100", "HostConfig": host}
+
+
+def test_what_the_engine_reads_regardless_of_case_is_checked_as_it_reads_it(lab):
+    """Go's JSON decoder matches field names without regard to case: a second, lower-case
+    HostConfig would be the engine's, and a lower-case 'privileged' is Privileged to it."""
+    create = "/v1.45/containers/create?name=jupyter-alice"
+    assert decide(lab, "POST", create, container()) == "create alice's server"
+    with pytest.raises(policy.Refused, match="never privileged"):
+        decide(lab, "POST", create, container(privileged=True))
+    smuggled = json.dumps(container())[:-1] + ', "hostconfig": {"Privileged": true}}'
+    with pytest.raises(policy.Refused, match="appears twice"):
+        asyncio.run(policy.decide(lab, "POST", create, smuggled.encode(), None))
+    with pytest.raises(policy.Refused, match="not ASCII"):
+        decide(lab, "POST", create, {**container(), "HostConfiſ": {}})
+    with pytest.raises(policy.Refused, match="carries no body"):
+        asyncio.run(policy.decide(lab, "POST", "/v1.45/containers/jupyter-alice/start", b'{"Privileged": true}', None))

@@ -111,6 +111,7 @@ async def decide(lab: Lab, method: str, target: str, body: bytes, inspect) -> st
         action = parts[2] if len(parts) == 3 else ""
         if (method, action) not in CONTAINER_ACTIONS:
             raise Refused(f"{method} /containers/<id>/{action} is not a call the hub makes (only inspect, logs, start, stop, wait, kill, remove)")
+        expect(not body, f"{method} /containers/<id>/{action} carries no body (an old engine took a HostConfig on start)")
         member = await owner(lab, "containers", parts[1], inspect)
         return f"{action or 'remove'} {member.name}'s server"
     if parts[0] == "images" and method == "GET" and parts[-1] == "json":
@@ -158,9 +159,33 @@ def first(query: dict, key: str) -> str:
     return query[key][0]
 
 
+class Fields(dict):
+    """A JSON object as the engine reads it: Go's encoding/json matches a struct's field names
+    without regard to case, so "hostconfig" is HostConfig there, and so here."""
+
+    folded: dict[str, str]
+
+    def get(self, key, default=None):
+        return dict.get(self, self.folded.get(key.lower(), key), default)
+
+
+def fields(pairs: list) -> Fields:
+    """Refuses what the two readings could take differently: a key twice (in any case), and
+    keys beyond ASCII (Go also folds a few other letters: 'ſ' is 's' to it)."""
+    found = Fields(pairs)
+    found.folded = {}
+    for key, _ in pairs:
+        if not key.isascii():
+            raise Refused(f"key {key!r} in the body is not ASCII")
+        if key.lower() in found.folded:
+            raise Refused(f"key {key!r} appears twice in one object of the body (the engine ignores case)")
+        found.folded[key.lower()] = key
+    return found
+
+
 def load(body: bytes) -> dict:
     try:
-        spec = json.loads(body)
+        spec = json.loads(body, object_pairs_hook=fields)
     except ValueError:
         raise Refused("the body is not JSON") from None
     if not isinstance(spec, dict):
@@ -206,7 +231,7 @@ def check_container(lab: Lab, member: Member, spec: dict) -> None:
     checked = {"Binds", "Mounts", "VolumesFrom", "Tmpfs", "Privileged", "CapAdd", "CapDrop", "Devices", "DeviceCgroupRules", "DeviceRequests",
                "NetworkMode", "PidMode", "IpcMode", "UTSMode", "UsernsMode", "CgroupnsMode", "Cgroup", "SecurityOpt", "Memory",
                "CpuQuota", "PidsLimit", "GroupAdd", "PortBindings", "PublishAllPorts"}
-    extra = sorted(key for key, value in host.items() if value and key not in checked | HARMLESS_HOST_CONFIG)
+    extra = sorted(key for key, value in host.items() if value and key.lower() not in {k.lower() for k in checked | HARMLESS_HOST_CONFIG})
     expect(not extra, f"HostConfig {extra}: not among what a member's server may set")
 
 
@@ -235,7 +260,7 @@ def check_service(lab: Lab, member: Member, spec: dict) -> None:
     expect(set(container.get("Groups") or []) == member.group_gids, f"extra groups {container.get('Groups')}: {member.name}'s are {sorted(member.group_gids)}")
     expect(not container.get("CapabilityAdd") and "ALL" in (container.get("CapabilityDrop") or []), "a member's server drops all capabilities and adds none")
     checked = {"User", "Mounts", "Groups", "CapabilityAdd", "CapabilityDrop"}
-    extra = sorted(key for key, value in container.items() if value and key not in checked | HARMLESS_CONTAINER_SPEC)
+    extra = sorted(key for key, value in container.items() if value and key.lower() not in {k.lower() for k in checked | HARMLESS_CONTAINER_SPEC})
     expect(not extra, f"ContainerSpec {extra}: not among what a member's server may set")
     limits = (task.get("Resources") or {}).get("Limits") or {}
     expect(limits.get("MemoryBytes") == member.memory, f"memory limit {limits.get('MemoryBytes')}: {member.name}'s is {member.memory}")

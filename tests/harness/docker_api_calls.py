@@ -38,7 +38,7 @@ DIRECT = sys.argv[4:5] == ["unix"]
 
 def call(method, path, body=None):
     connection = EngineSocket("docker") if DIRECT else http.client.HTTPConnection("docker-api", 2375, timeout=60)
-    data = json.dumps(body).encode() if body is not None else None
+    data = body.encode() if isinstance(body, str) else json.dumps(body).encode() if body is not None else None
     connection.request(method, "/v1.45" + path, body=data, headers={"Content-Type": "application/json"} if data else {})
     response = connection.getresponse()
     text = response.read()
@@ -122,6 +122,8 @@ results = {
     "no memory limit": create(lawful(Memory=0)),
     "no PIDs limit": create(lawful(PidsLimit=0)),
     "seccomp off": create(lawful(SecurityOpt=["no-new-privileges:true", "seccomp=unconfined"])),
+    # The engine reads JSON keys regardless of case: this second HostConfig would be its.
+    "a second HostConfig in lower case": create(json.dumps(lawful())[:-1] + ', "hostconfig": {"Privileged": true, "Binds": ["/:/host"]}}'),
 }
 
 # Calls on a running server of the member's (exec refused; inspect, logs, stop allowed).
