@@ -12,6 +12,9 @@ import pwd
 import sqlite3
 import sys
 
+sys.path.insert(0, "/srv/jupyterhub")  # login_guard.py, beside this file
+from login_guard import first_use_off_the_event_loop, guarded  # noqa: E402
+
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 
@@ -59,7 +62,9 @@ users = settings["users"]
 c.Authenticator.allowed_users = {user["name"] for user in users}
 c.Authenticator.admin_users = {user["name"] for user in users if user["admin"]}
 if settings["authenticator"] == "firstuse":
-    c.JupyterHub.authenticator_class = "firstuseauthenticator.FirstUseAuthenticator"
+    from firstuseauthenticator import FirstUseAuthenticator
+
+    authenticator_class = first_use_off_the_event_loop(FirstUseAuthenticator)
     c.FirstUseAuthenticator.create_users = False  # an unlisted name is refused
     c.FirstUseAuthenticator.dbm_path = f"{DATA}/passwords.dbm"
     c.FirstUseAuthenticator.min_password_length = settings["min_password_length"]
@@ -103,7 +108,7 @@ elif settings["authenticator"] == "ldap":
             return any(group in found for group in self.allowed_groups)
 
     ldap = settings["ldap"]
-    c.JupyterHub.authenticator_class = LabLDAPAuthenticator
+    authenticator_class = LabLDAPAuthenticator
     c.LDAPAuthenticator.server_address = ldap["server_address"]
     c.LDAPAuthenticator.server_port = ldap["server_port"]
     c.LDAPAuthenticator.tls_strategy = ldap["tls_strategy"]
@@ -122,11 +127,20 @@ elif settings["authenticator"] == "ldap":
     if ldap["allowed_groups"]:
         c.LDAPAuthenticator.allowed_groups = ldap["allowed_groups"]
 else:
-    c.JupyterHub.authenticator_class = "nativeauthenticator.NativeAuthenticator"
+    from nativeauthenticator import NativeAuthenticator
+
+    authenticator_class = NativeAuthenticator
     # Users in data are approved when they sign up (they are allowed_users); any other
     # sign-up waits for an admin, and allowed_users still refuses it at login.
     c.NativeAuthenticator.open_signup = False
     c.NativeAuthenticator.minimum_password_length = settings["min_password_length"]
+
+# Every authenticator behind the failed-login throttle (login_guard.py); the login page says
+# whose lab this is, the home page where to change one's password (announcements: HTML made
+# by labhub from the lab's data, escaped there).
+login = settings["login"]
+c.JupyterHub.authenticator_class = guarded(authenticator_class, login["failed_limit"], login["failed_window"])
+c.JupyterHub.template_vars = {key: login[key] for key in ("announcement_login", "announcement_home") if login[key]}
 
 # Users' servers: one container each, from an allowed image of the local registry.
 c.JupyterHub.spawner_class = "dockerspawner.DockerSpawner"

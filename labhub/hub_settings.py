@@ -3,6 +3,8 @@ validated config so the hub's configuration only says how JupyterHub uses it."""
 
 from __future__ import annotations
 
+import html
+
 from labhub.config import LabHost
 from labhub.config.hub import memory_bytes
 from labhub.config.swarm import SWARM_NETWORK
@@ -18,6 +20,7 @@ def hub_settings(config: LabHost, refs: dict[str, str]) -> dict:
     return {
         "authenticator": hub.authenticator,
         "min_password_length": hub.min_password_length,
+        "login": login_settings(hub),
         "users": [{"name": u.name, "account": u.account, "admin": u.admin, **member_settings(config, u.name, refs)} for u in config.users],
         "images": {(image.display_name or image.name): refs[image.name] for image in hub.images},
         "image_gpus": {refs[i.name]: i.gpus for i in [*hub.images, *(i for g in config.groups for i in g.images)] if i.gpus is not None},
@@ -89,4 +92,21 @@ def ldap_settings(ldap) -> dict:
         "user_attribute": ldap.username_attribute,
         "allowed_groups": ldap.allowed_groups,
         "bind_password_file": LDAP_PASSWORD_IN_HUB if ldap.search else None,
+    }
+
+
+def login_settings(hub) -> dict:
+    """The login page's announcement (HTML: JupyterHub shows it as it is, so the lab's text is
+    escaped here), the home page's (where a member changes her password), the throttle."""
+    login = hub.login
+    parts = [f"<strong>{html.escape(login.lab_name)}</strong>" if login.lab_name else "", html.escape(login.text or "")]
+    if login.contact_email:
+        address = html.escape(login.contact_email)
+        parts.append(f'Questions about your account: <a href="mailto:{address}">{address}</a>')
+    change = {"firstuse": "/hub/auth/change-password", "native": "/hub/change-password"}.get(hub.authenticator)
+    return {
+        "announcement_login": " ".join(part for part in parts if part) or None,
+        "announcement_home": f'<a href="{change}">Change your password</a>' if change else None,
+        "failed_limit": login.failed_limit,
+        "failed_window": login.failed_window,
     }

@@ -114,6 +114,18 @@ def test_docker_settings_are_checked(docker, expected):
     assert expected in problems({"docker": docker})
 
 
+@pytest.mark.parametrize(
+    "login, expected",
+    [
+        ({"contact_email": "admins at lab"}, "hub.login.contact_email = 'admins at lab' (str): 'admins at lab' is not an e-mail address"),
+        ({"text": "two\nlines"}, "hub.login.text"),
+        ({"failed_limit": 0}, "hub.login.failed_limit = 0 (int): must be at least 1"),
+    ],
+)
+def test_login_settings_are_checked(login, expected):
+    assert expected in problems({"hub": {"login": login}})
+
+
 def test_defaults_are_complete_and_documented():
     config = validate_host_data("lab1", {})
     assert config.docker.source == "official"

@@ -58,6 +58,14 @@ def load(data: dict, monkeypatch, refs: dict | None = None) -> Section:
     listeners.clear()
     monkeypatch.setitem(sys.modules, "sqlalchemy", SimpleNamespace(event=SimpleNamespace(listens_for=listens_for)))
     monkeypatch.setitem(sys.modules, "sqlalchemy.engine", SimpleNamespace(Engine=object))
+    # The authenticators and login_guard.py (in the hub's image, beside the config): what the
+    # config file does with them, recorded (login_guard.py itself is proven on a hub: test_logins.py).
+    guard = ModuleType("login_guard")
+    guard.guarded = lambda cls, limit, window: ("guarded", cls, limit, window)
+    guard.first_use_off_the_event_loop = lambda cls: ("off the event loop", cls)
+    monkeypatch.setitem(sys.modules, "login_guard", guard)
+    monkeypatch.setitem(sys.modules, "firstuseauthenticator", SimpleNamespace(FirstUseAuthenticator="FirstUseAuthenticator"))
+    monkeypatch.setitem(sys.modules, "nativeauthenticator", SimpleNamespace(NativeAuthenticator="NativeAuthenticator"))
     c = Section()
     namespace = {"get_config": lambda: c, "open": lambda path: io.StringIO(settings), "__name__": "jupyterhub_config"}
     exec(compile(HUB_CONFIG.read_text(), str(HUB_CONFIG), "exec"), namespace)
@@ -66,11 +74,21 @@ def load(data: dict, monkeypatch, refs: dict | None = None) -> Section:
 
 def test_firstuse_admits_exactly_the_listed_users(monkeypatch):
     c = load({}, monkeypatch)
-    assert c.JupyterHub.authenticator_class == "firstuseauthenticator.FirstUseAuthenticator"
+    assert c.JupyterHub.authenticator_class == ("guarded", ("off the event loop", "FirstUseAuthenticator"), 5, 300)
     assert c.FirstUseAuthenticator.create_users is False
     assert c.Authenticator.allowed_users == {"alice", "bob"} and c.Authenticator.admin_users == {"bob"}
     assert c.FirstUseAuthenticator.dbm_path.startswith("/srv/jupyterhub/data/"), "passwords survive a hub restart"
     assert c.FirstUseAuthenticator.min_password_length == 8
+    assert c.JupyterHub.template_vars == {"announcement_home": '<a href="/hub/auth/change-password">Change your password</a>'}
+
+
+def test_the_login_page_says_whose_lab_this_is_with_the_labs_text_escaped(monkeypatch):
+    login = {"lab_name": "Optics & Lasers", "text": "Ask <Ann> first.", "contact_email": "hub@optics.example.org", "failed_limit": 3}
+    c = load({"hub": {"login": login}}, monkeypatch)
+    assert c.JupyterHub.template_vars["announcement_login"] == (
+        '<strong>Optics &amp; Lasers</strong> Ask &lt;Ann&gt; first. Questions about your account: '
+        '<a href="mailto:hub@optics.example.org">hub@optics.example.org</a>')
+    assert c.JupyterHub.authenticator_class[2:] == (3, 300)
 
 
 def test_the_hubs_sqlite_database_gets_a_write_ahead_log(monkeypatch, tmp_path):
@@ -86,7 +104,7 @@ def test_the_hubs_sqlite_database_gets_a_write_ahead_log(monkeypatch, tmp_path):
 
 def test_native_authenticator_keeps_open_signup_off(monkeypatch):
     c = load({"hub": {"authenticator": "native", "min_password_length": 12}}, monkeypatch)
-    assert c.JupyterHub.authenticator_class == "nativeauthenticator.NativeAuthenticator"
+    assert c.JupyterHub.authenticator_class == ("guarded", "NativeAuthenticator", 5, 300)
     assert c.NativeAuthenticator.open_signup is False
     assert c.NativeAuthenticator.minimum_password_length == 12
     assert c.Authenticator.allowed_users == {"alice", "bob"}

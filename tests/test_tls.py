@@ -98,6 +98,22 @@ def test_a_member_logs_in_over_https_with_secure_cookies(tls_lab):
     assert alice.whoami() == "alice"
 
 
+def test_behind_the_tls_proxy_a_failed_login_counts_against_the_clients_own_address_not_a_forged_one(tls_lab):
+    import re
+    import urllib.parse
+
+    began = tls_lab.host.exec("date -u +%Y-%m-%dT%H:%M:%S.%NZ").stdout.strip()
+    stranger = tls_lab.user(tls_lab.pebble_root)
+    forged = {"X-Forwarded-For": "203.0.113.9", "X-Real-IP": "203.0.113.10"}  # on the form's page too: its XSRF token is bound to them
+    xsrf = re.search(r'name="_xsrf" value="([^"]+)"', stranger.request("GET", "/hub/login", headers=forged)[1]).group(1)
+    form = urllib.parse.urlencode({"username": "nobody-over-https", "password": "wrong-password-1", "_xsrf": xsrf}).encode()
+    assert stranger.request("POST", "/hub/login", form, {**forged, "Content-Type": "application/x-www-form-urlencoded"})[0] == 403
+    log = tls_lab.host.exec(f"docker logs --since {began} jupyterhub-hub-1 2>&1").stdout
+    seen = re.search(r"Failed login for 'nobody-over-https' from (\S+)", log)
+    runner = tls_lab.host.exec("ip -4 route show default").stdout.split()[2]  # the test host's gateway: where the runner comes from
+    assert seen and seen.group(1) == runner, f"expected the client's own address {runner}, found {seen and seen.group(1)}:\n{log[-2000:]}"
+
+
 @pytest.mark.browser
 def test_a_browser_sent_to_plain_http_logs_in_over_https_with_no_certificate_error(tls_lab, tmp_path):
     """Chromium trusts Pebble's root (in its NSS database, as a lab's browsers trust Let's

@@ -12,6 +12,7 @@ from labhub.local import IMAGE_CONTEXTS
 
 from labhub.config.common import ONE_LINE, Model, _check_unique, check_calendar, check_labels, check_image_reference, check_own_path, check_url
 from labhub.config.ldap import Ldap, check_ldap
+from labhub.config.login import Login
 from labhub.config.tls import Tls, check_certificate_files, tls_name
 
 
@@ -133,6 +134,7 @@ class Hub(Model):
     )
     ldap: Ldap = Field(default_factory=Ldap, description="the directory, for hub.authenticator 'ldap'")
     min_password_length: int = Field(8, description="shortest password a user may set")
+    login: Login = Field(default_factory=Login, description="the login page's text (the lab's name, whom to ask) and the failed-login throttle")
     images: list[NotebookImage] = Field(
         default_factory=lambda: [NotebookImage(name="notebook")],
         description="notebook images users may start (an allow-list; the first is the default)",

@@ -7,7 +7,7 @@ import tempfile
 from pathlib import Path
 
 from tests.benchmark import __doc__ as USAGE
-from tests.benchmark import backup, class_start, drift, host_layer, hub, suite, swarm
+from tests.benchmark import backup, class_start, drift, host_layer, hub, login_flood, suite, swarm
 from tests.benchmark.common import record
 
 SECTIONS = {
@@ -15,6 +15,7 @@ SECTIONS = {
     "drift": drift.drift,
     "hub": hub.hub,
     "class-start": class_start.class_start,
+    "login-flood": login_flood.login_flood,
     "backup": backup.backup,
     "swarm": swarm.swarm,
     "suite": suite.suite,

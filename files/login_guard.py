@@ -1,0 +1,170 @@
+"""Logins strangers cannot abuse (files/jupyterhub_config.py wraps the lab's authenticator in
+`guarded`):
+
+- failed logins are counted per name and per client address (four times as many for an
+  address: a lab's members may share one behind their institute's NAT); past the limit within
+  the window, a login is answered 429 with Retry-After until the window has passed, whatever
+  the password (so a guess cannot even be checked), and the right password works again after;
+- the client's address is the one the hub's own proxy (CHP) saw, or, when that is the lab's
+  TLS proxy, the one it forwarded: never a header a client could set;
+- each failure is logged with the name and the address, never the password;
+- FirstUseAuthenticator's bcrypt runs in a worker thread: a flood of wrong passwords no
+  longer holds the hub's one event loop, so everyone else's pages and API calls keep answering.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dbm
+import inspect
+import math
+import socket
+import time
+from collections import defaultdict, deque
+
+import bcrypt
+from tornado import web
+
+TLS_PROXY = "proxy"  # the TLS proxy's name on the stack's network (compose.yaml)
+ADDRESS_FACTOR = 4  # failed logins tolerated from one address, per failed login tolerated for one name
+
+
+class Throttle:
+    """Failures per key in a sliding window."""
+
+    def __init__(self, limit: int, window: float):
+        self.limit, self.window = limit, window
+        self.failures: dict[str, deque] = defaultdict(deque)
+
+    def retry_after(self, key: str, now: float) -> int:
+        """Seconds until a login for this key is looked at again; 0: now."""
+        failures = self.failures.get(key)
+        while failures and failures[0] <= now - self.window:
+            failures.popleft()
+        if not failures:
+            self.failures.pop(key, None)
+            return 0
+        return math.ceil(failures[0] + self.window - now) if len(failures) >= self.limit else 0
+
+    def fail(self, key: str, now: float) -> None:
+        self.failures[key].append(now)
+
+    def forget(self, key: str) -> None:
+        self.failures.pop(key, None)
+
+
+def tls_proxy_addresses() -> set[str]:
+    try:
+        return {info[4][0] for info in socket.getaddrinfo(TLS_PROXY, None)}
+    except OSError:  # no TLS proxy in this lab
+        return set()
+
+
+def client_address(handler) -> str:
+    """X-Forwarded-For's last entry is the one CHP (in the hub's container) appended: its
+    peer. When that peer is the TLS proxy, the entry before it is the one the TLS proxy set
+    (Caddy trusts no client's X-Forwarded-For). X-Real-IP, which tornado would prefer, is a
+    header any client can send: not used."""
+    chain = [part.strip() for part in handler.request.headers.get("X-Forwarded-For", "").split(",") if part.strip()]
+    if not chain:
+        return handler.request.connection.context.address[0]
+    if len(chain) >= 2 and chain[-1] in tls_proxy_addresses():
+        return chain[-2]
+    return chain[-1]
+
+
+async def refuse(handler, name: str, wait: int) -> None:
+    """Answer 429 with Retry-After: the login page again, with the reason. (Not an HTTPError:
+    tornado clears the headers of an error's answer, and FirstUse's login handler cannot
+    render JupyterHub 5's error page.)"""
+    message = f"Too many failed logins: try again in {wait} s."
+    try:
+        page = handler._render(login_error=message, username=name)
+        page = await page if inspect.isawaitable(page) else page
+    except Exception:  # a login handler of another shape: the reason alone
+        page = message
+    handler.set_status(429)
+    handler.set_header("Retry-After", str(wait))
+    raise web.Finish(page)
+
+
+def guarded(authenticator_class: type, limit: int, window: float) -> type:
+    """The authenticator with the throttle (and, for FirstUse, bcrypt off the event loop)."""
+    names, addresses = Throttle(limit, window), Throttle(limit * ADDRESS_FACTOR, window)
+
+    class Guarded(authenticator_class):
+        async def authenticate(self, handler, data):
+            name = self.normalize_username(data.get("username") or "")
+            address = client_address(handler)
+            now = time.monotonic()
+            wait = max(names.retry_after(name, now), addresses.retry_after(address, now))
+            if wait:
+                self.log.warning("Login refused for %r from %s: too many failed logins, %d s left", name, address, wait)
+                await refuse(handler, name, wait)
+            result = await super().authenticate(handler, data)
+            if result is None:
+                names.fail(name, now)
+                addresses.fail(address, now)
+                self.log.warning("Failed login for %r from %s", name, address)
+            else:
+                names.forget(name)
+            return result
+
+    Guarded.__name__ = f"Guarded{authenticator_class.__name__}"
+    return Guarded
+
+
+def first_use_off_the_event_loop(first_use_class: type) -> type:
+    """FirstUseAuthenticator's authenticate, with its bcrypt hashing in a worker thread (one
+    check takes ~0.3 s of CPU on purpose; on the event loop, every other request waits)."""
+
+    class FirstUse(first_use_class):
+        async def authenticate(self, handler, data):
+            username = self.normalize_username(data["username"])
+            password = data["password"].encode("utf8")
+            if not self.create_users and not self._user_exists(username):
+                return None
+            with dbm.open(self.dbm_path, "c", 0o600) as db:
+                stored = db.get(username.encode("utf8"), None)
+            if stored is not None:
+                matches = await asyncio.to_thread(bcrypt.checkpw, password, stored)
+                return username if matches else None
+            if not self._validate_password(data["password"]):
+                handler.custom_login_error = f"Password too short! Please choose a password at least {self.min_password_length} characters long."
+                return None
+            hashed = await asyncio.to_thread(bcrypt.hashpw, password, bcrypt.gensalt())
+            with dbm.open(self.dbm_path, "c", 0o600) as db:
+                if username.encode("utf8") in db:  # claimed by another login meanwhile
+                    return None
+                db[username] = hashed
+            return username
+
+    return FirstUse
+
+
+def set_password(name: str, password: str, dbm_path: str = "/srv/jupyterhub/data/passwords.dbm", min_length: int = 8) -> None:
+    """A sysadmin resets a member's FirstUse password (forgotten, or claimed by someone else):
+    her files, servers and groups stay; only the stored hash changes."""
+    if len(password) < min_length:
+        raise SystemExit(f"the password must have at least {min_length} characters")
+    with dbm.open(dbm_path, "c", 0o600) as db:
+        db[name] = bcrypt.hashpw(password.encode("utf8"), bcrypt.gensalt())
+
+
+if __name__ == "__main__":
+    # docker exec -i jupyterhub-hub-1 python3 /srv/jupyterhub/login_guard.py set-password <name>
+    # reads the new password from standard input (never a command line).
+    import json
+    import sys
+
+    if len(sys.argv) != 3 or sys.argv[1] != "set-password":
+        raise SystemExit("usage: python3 /srv/jupyterhub/login_guard.py set-password <member>  (the new password on standard input)")
+    with open("/srv/jupyterhub/labhub.json") as settings_file:
+        settings = json.load(settings_file)
+    if settings["authenticator"] != "firstuse":
+        raise SystemExit(f"hub.authenticator is {settings['authenticator']!r}: set-password is for 'firstuse' (see README, 'A member forgot her password')")
+    member = sys.argv[2].lower()
+    if member not in {user["name"] for user in settings["users"]}:
+        raise SystemExit(f"{member!r} is not a member of this lab (labhub.json)")
+    set_password(member, sys.stdin.readline().rstrip("\n"), min_length=settings["min_password_length"])
+    print(f"{member}'s password is set; her files, servers and groups are unchanged")
