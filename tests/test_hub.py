@@ -53,7 +53,7 @@ def test_a_fresh_converge_brings_up_hub_registry_and_images(hub_lab):
         assert operation in changed
     print(f"fresh converge with the stack: {hub_lab.first_run_seconds:.0f} s")
     running = sorted(hub_lab.docker("ps --format '{{.Names}}' --filter name=jupyterhub-").split())
-    assert running == ["jupyterhub-hub-1", "jupyterhub-registry-1"]
+    assert running == ["jupyterhub-docker-api-1", "jupyterhub-hub-1", "jupyterhub-registry-1"]
     catalog = json.loads(hub_lab.host.exec("curl -s http://127.0.0.1:5000/v2/_catalog").stdout)
     assert "notebook" in catalog["repositories"]  # test_groups.py, when it ran first, adds its group's image
 
