@@ -53,11 +53,22 @@ class Throttle:
         self.failures.pop(key, None)
 
 
-def tls_proxy_addresses() -> set[str]:
-    try:
-        return {info[4][0] for info in socket.getaddrinfo(TLS_PROXY, None)}
-    except OSError:  # no TLS proxy in this lab
-        return set()
+_tls_proxy = (float("-inf"), set())  # when it was looked up, and its addresses
+
+
+def tls_proxy_addresses(peer: str) -> set[str]:
+    """The TLS proxy's addresses, looked up at most every 30 s (the lookup blocks the event
+    loop, and without a TLS proxy the name may go on to the host's resolvers), or at once
+    when a peer is not among them though there is a TLS proxy (recreated: a new address)."""
+    global _tls_proxy
+    looked_up, addresses = _tls_proxy
+    if time.monotonic() - looked_up > 30 or (addresses and peer not in addresses):
+        try:
+            addresses = {info[4][0] for info in socket.getaddrinfo(TLS_PROXY, None)}
+        except OSError:  # no TLS proxy in this lab
+            addresses = set()
+        _tls_proxy = (time.monotonic(), addresses)
+    return addresses
 
 
 def client_address(handler) -> str:
@@ -68,7 +79,7 @@ def client_address(handler) -> str:
     chain = [part.strip() for part in handler.request.headers.get("X-Forwarded-For", "").split(",") if part.strip()]
     if not chain:
         return handler.request.connection.context.address[0]
-    if len(chain) >= 2 and chain[-1] in tls_proxy_addresses():
+    if len(chain) >= 2 and chain[-1] in tls_proxy_addresses(chain[-1]):
         return chain[-2]
     return chain[-1]
 

@@ -231,8 +231,14 @@ def check_container(lab: Lab, member: Member, spec: dict) -> None:
     checked = {"Binds", "Mounts", "VolumesFrom", "Tmpfs", "Privileged", "CapAdd", "CapDrop", "Devices", "DeviceCgroupRules", "DeviceRequests",
                "NetworkMode", "PidMode", "IpcMode", "UTSMode", "UsernsMode", "CgroupnsMode", "Cgroup", "SecurityOpt", "Memory",
                "CpuQuota", "PidsLimit", "GroupAdd", "PortBindings", "PublishAllPorts"}
-    extra = sorted(key for key, value in host.items() if value and key.lower() not in {k.lower() for k in checked | HARMLESS_HOST_CONFIG})
+    extra = set_beyond(host, checked | HARMLESS_HOST_CONFIG)
     expect(not extra, f"HostConfig {extra}: not among what a member's server may set")
+
+
+def set_beyond(spec: dict, allowed: set[str]) -> list[str]:
+    """The keys of a spec that carry a value and are not allowed (in any case, as the engine reads them)."""
+    folded = {key.lower() for key in allowed}
+    return sorted(key for key, value in spec.items() if value and key.lower() not in folded)
 
 
 def check_user(member: Member, user) -> None:
@@ -260,7 +266,7 @@ def check_service(lab: Lab, member: Member, spec: dict) -> None:
     expect(set(container.get("Groups") or []) == member.group_gids, f"extra groups {container.get('Groups')}: {member.name}'s are {sorted(member.group_gids)}")
     expect(not container.get("CapabilityAdd") and "ALL" in (container.get("CapabilityDrop") or []), "a member's server drops all capabilities and adds none")
     checked = {"User", "Mounts", "Groups", "CapabilityAdd", "CapabilityDrop"}
-    extra = sorted(key for key, value in container.items() if value and key.lower() not in {k.lower() for k in checked | HARMLESS_CONTAINER_SPEC})
+    extra = set_beyond(container, checked | HARMLESS_CONTAINER_SPEC)
     expect(not extra, f"ContainerSpec {extra}: not among what a member's server may set")
     limits = (task.get("Resources") or {}).get("Limits") or {}
     expect(limits.get("MemoryBytes") == member.memory, f"memory limit {limits.get('MemoryBytes')}: {member.name}'s is {member.memory}")

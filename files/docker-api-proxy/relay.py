@@ -76,21 +76,25 @@ async def inspect(kind: str, ident: str) -> dict | None:
         return {"Name": KNOWN[ident]}
     reader, writer = await engine_call("GET", f"/{kind}/{ident}/json" if kind == "containers" else f"/{kind}/{ident}", [("Host", "docker")], b"")
     try:
-        response = await reader.read()
+        status, body = parsed(await reader.read())
     finally:
         writer.close()
-    head, _, body = response.partition(b"\r\n\r\n")
-    status = int(head.split(b" ", 2)[1])
     if status == 404:
         return None
     if status != 200:
         raise Refused(f"the engine answered {status} when asked what {ident!r} is")
-    if b"transfer-encoding: chunked" in head.lower():
-        body = unchunk(body)
     found = json.loads(body)
     if kind == "containers" and found.get("Id", "").startswith(ident):  # asked by its ID: remembered
         know(ident, found["Name"])
     return found
+
+
+def parsed(response: bytes) -> tuple[int, bytes]:
+    """An engine's whole answer (Connection: close): its status and its body."""
+    head, _, body = response.partition(b"\r\n\r\n")
+    if b"transfer-encoding: chunked" in head.lower():
+        body = unchunk(body)
+    return int(head.split(b" ", 2)[1]), body
 
 
 def unchunk(data: bytes) -> bytes:
@@ -105,11 +109,9 @@ def unchunk(data: bytes) -> bytes:
 
 
 def remember(target: str, response: bytes) -> None:
-    head, _, body = response.partition(b"\r\n\r\n")
-    if b" 201 " not in head.split(b"\r\n")[0] + b" ":
+    status, body = parsed(response)
+    if status != 201:
         return
-    if b"transfer-encoding: chunked" in head.lower():
-        body = unchunk(body)
     try:
         know(json.loads(body)["Id"], split(target)[1]["name"][0])
     except (ValueError, KeyError):
