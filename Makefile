@@ -1,10 +1,14 @@
 # The two commands of a fresh clone (README): see labhub work, and run the tests. Each first
 # installs what it needs when missing (scripts/setup says what and why) and creates .venv.
-.PHONY: sandbox sandbox-down test quick
+.PHONY: sandbox sandbox-https sandbox-down test quick
 
 sandbox:  ## a throwaway Debian 13 server on this machine, provisioned with JupyterHub
 	@bash scripts/setup sandbox
 	.venv/bin/python -m tests.sandbox up
+
+sandbox-https:  ## the same, behind the TLS proxy (a certificate of .sandbox/ca/)
+	@bash scripts/setup sandbox
+	.venv/bin/python -m tests.sandbox up --https
 
 sandbox-down:  ## remove it
 	.venv/bin/python -m tests.sandbox down

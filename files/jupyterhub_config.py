@@ -13,7 +13,7 @@ import sqlite3
 import sys
 
 sys.path.insert(0, "/srv/jupyterhub")  # login_guard.py, beside this file
-from login_guard import first_use_off_the_event_loop, guarded  # noqa: E402
+from login_guard import SetupCodes, first_use_off_the_event_loop, guarded, sign_ups_wait_for_approval  # noqa: E402
 
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
@@ -58,13 +58,17 @@ if settings["public_url"]:
     c.JupyterHub.public_url = settings["public_url"]
 
 # Who may log in: exactly the lab's members (names are lower-cased by JupyterHub first).
-users = settings["users"]
+users, login = settings["users"], settings["login"]
+setup_codes = login["first_login"] == "setup-code"  # an unclaimed account needs its member's code (login_guard.py)
 c.Authenticator.allowed_users = {user["name"] for user in users}
 c.Authenticator.admin_users = {user["name"] for user in users if user["admin"]}
 if settings["authenticator"] == "firstuse":
     from firstuseauthenticator import FirstUseAuthenticator
 
-    authenticator_class = first_use_off_the_event_loop(FirstUseAuthenticator)
+    authenticator_class = first_use_off_the_event_loop(FirstUseAuthenticator, SetupCodes() if setup_codes else None)
+    if setup_codes:  # the login form's extra field (JupyterHub's one-time password field)
+        c.Authenticator.request_otp = True
+        c.Authenticator.otp_prompt = "Setup code (your first login only):"
     c.FirstUseAuthenticator.create_users = False  # an unlisted name is refused
     c.FirstUseAuthenticator.dbm_path = f"{DATA}/passwords.dbm"
     c.FirstUseAuthenticator.min_password_length = settings["min_password_length"]
@@ -129,16 +133,16 @@ elif settings["authenticator"] == "ldap":
 else:
     from nativeauthenticator import NativeAuthenticator
 
-    authenticator_class = NativeAuthenticator
-    # Users in data are approved when they sign up (they are allowed_users); any other
-    # sign-up waits for an admin, and allowed_users still refuses it at login.
+    # Without setup codes, members in data are approved when they sign up (they are
+    # allowed_users); with them, every sign-up waits for a person's approval. Any other name
+    # is refused at login by allowed_users.
+    authenticator_class = sign_ups_wait_for_approval(NativeAuthenticator) if setup_codes else NativeAuthenticator
     c.NativeAuthenticator.open_signup = False
     c.NativeAuthenticator.minimum_password_length = settings["min_password_length"]
 
 # Every authenticator behind the failed-login throttle (login_guard.py); the login page says
 # whose lab this is, the home page where to change one's password (announcements: HTML made
 # by labhub from the lab's data, escaped there).
-login = settings["login"]
 c.JupyterHub.authenticator_class = guarded(authenticator_class, login["failed_limit"], login["failed_window"])
 c.JupyterHub.template_vars = {key: login[key] for key in ("announcement_login", "announcement_home") if login[key]}
 

@@ -9,15 +9,23 @@
   TLS proxy, the one it forwarded: never a header a client could set;
 - each failure is logged with the name and the address, never the password;
 - FirstUseAuthenticator's bcrypt runs in a worker thread: a flood of wrong passwords no
-  longer holds the hub's one event loop, so everyone else's pages and API calls keep answering.
+  longer holds the hub's one event loop, so everyone else's pages and API calls keep answering;
+- with setup codes on (hub.login.first_login), an account nobody has claimed is claimed only
+  with the one-time code a sysadmin issued for that member (`setup-code`, below): a stranger
+  who knows her name cannot set her password first.
 """
 
 from __future__ import annotations
 
 import asyncio
 import dbm
+import hashlib
 import inspect
+import json
 import math
+import os
+import re
+import secrets
 import socket
 import time
 from collections import defaultdict, deque
@@ -25,6 +33,7 @@ from collections import defaultdict, deque
 import bcrypt
 from tornado import web
 
+DATA = "/srv/jupyterhub/data"  # the hub's volume
 TLS_PROXY = "proxy"  # the TLS proxy's name on the stack's network (compose.yaml)
 ADDRESS_FACTOR = 4  # failed logins tolerated from one address, per failed login tolerated for one name
 
@@ -125,9 +134,72 @@ def guarded(authenticator_class: type, limit: int, window: float) -> type:
     return Guarded
 
 
-def first_use_off_the_event_loop(first_use_class: type) -> type:
+class SetupCodes:
+    """One-time codes for members' first logins: a sysadmin issues one per member, the hub keeps
+    only its SHA-256 (the code is 80 random bits) and its end, and the login that sets her
+    password uses it up. The file is root's, 0600, in the hub's volume."""
+
+    ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O or 1/I to misread
+
+    def __init__(self, path: str = f"{DATA}/setup-codes.json"):
+        self.path = path
+
+    @staticmethod
+    def digest(name: str, code: str) -> str:
+        return hashlib.sha256(f"{name}:{re.sub('[^A-Z0-9]', '', code.upper())}".encode()).hexdigest()
+
+    def _read(self) -> dict:
+        try:
+            with open(self.path) as codes_file:
+                return json.load(codes_file)
+        except FileNotFoundError:
+            return {}
+
+    def _write(self, codes: dict) -> None:
+        partial = f"{self.path}.partial"
+        with open(os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as codes_file:
+            json.dump(codes, codes_file)
+        os.replace(partial, self.path)
+
+    def issue(self, name: str, days: int) -> tuple[str, float]:
+        """A new code for this member (any earlier one no longer works), and when it ends."""
+        raw = "".join(secrets.choice(self.ALPHABET) for _ in range(16))
+        code, ends = "-".join(raw[i : i + 4] for i in range(0, 16, 4)), time.time() + days * 86400
+        self._write({**self._read(), name: {"sha256": self.digest(name, code), "ends": ends}})
+        return code, ends
+
+    def valid(self, name: str, code: str) -> bool:
+        issued = self._read().get(name)
+        return bool(issued and code and time.time() < issued["ends"]
+                    and secrets.compare_digest(issued["sha256"], self.digest(name, code)))
+
+    def use_up(self, name: str) -> None:
+        codes = self._read()
+        if codes.pop(name, None):
+            self._write(codes)
+
+
+def sign_ups_wait_for_approval(native_class: type) -> type:
+    """NativeAuthenticator approves a listed member's sign-up at once, so whoever signs up
+    first with her name becomes her. With setup codes on, every sign-up waits for a person's
+    approval instead: an admin's on /hub/authorize, or the sysadmin's (login_admin.py approve)."""
+    from nativeauthenticator.orm import UserInfo
+
+    class Native(native_class):
+        def get_authed_users(self):
+            return {info.username for info in UserInfo.all_users(self.db) if info.is_authorized}
+
+    return Native
+
+
+FIRST_LOGIN_NEEDS_CODE = ("This is your first login: type the setup code your lab's admins gave you "
+                          "(one code per member, for the first login only; ask them for a new one when it has ended).")
+
+
+def first_use_off_the_event_loop(first_use_class: type, setup_codes: SetupCodes | None = None) -> type:
     """FirstUseAuthenticator's authenticate, with its bcrypt hashing in a worker thread (one
-    check takes ~0.3 s of CPU on purpose; on the event loop, every other request waits)."""
+    check takes ~0.3 s of CPU on purpose; on the event loop, every other request waits), and,
+    given setup codes, an unclaimed account claimed only with its member's code."""
 
     class FirstUse(first_use_class):
         async def authenticate(self, handler, data):
@@ -140,6 +212,10 @@ def first_use_off_the_event_loop(first_use_class: type) -> type:
             if stored is not None:
                 matches = await asyncio.to_thread(bcrypt.checkpw, password, stored)
                 return username if matches else None
+            if setup_codes and not setup_codes.valid(username, data.get("otp") or ""):
+                handler.custom_login_error = FIRST_LOGIN_NEEDS_CODE
+                self.log.warning("First login for %r without a valid setup code", username)
+                return None
             if not self._validate_password(data["password"]):
                 handler.custom_login_error = f"Password too short! Please choose a password at least {self.min_password_length} characters long."
                 return None
@@ -148,34 +224,8 @@ def first_use_off_the_event_loop(first_use_class: type) -> type:
                 if username.encode("utf8") in db:  # claimed by another login meanwhile
                     return None
                 db[username] = hashed
+            if setup_codes:
+                setup_codes.use_up(username)
             return username
 
     return FirstUse
-
-
-def set_password(name: str, password: str, dbm_path: str = "/srv/jupyterhub/data/passwords.dbm", min_length: int = 8) -> None:
-    """A sysadmin resets a member's FirstUse password (forgotten, or claimed by someone else):
-    her files, servers and groups stay; only the stored hash changes."""
-    if len(password) < min_length:
-        raise SystemExit(f"the password must have at least {min_length} characters")
-    with dbm.open(dbm_path, "c", 0o600) as db:
-        db[name] = bcrypt.hashpw(password.encode("utf8"), bcrypt.gensalt())
-
-
-if __name__ == "__main__":
-    # docker exec -i jupyterhub-hub-1 python3 /srv/jupyterhub/login_guard.py set-password <name>
-    # reads the new password from standard input (never a command line).
-    import json
-    import sys
-
-    if len(sys.argv) != 3 or sys.argv[1] != "set-password":
-        raise SystemExit("usage: python3 /srv/jupyterhub/login_guard.py set-password <member>  (the new password on standard input)")
-    with open("/srv/jupyterhub/labhub.json") as settings_file:
-        settings = json.load(settings_file)
-    if settings["authenticator"] != "firstuse":
-        raise SystemExit(f"hub.authenticator is {settings['authenticator']!r}: set-password is for 'firstuse' (see README, 'A member forgot her password')")
-    member = sys.argv[2].lower()
-    if member not in {user["name"] for user in settings["users"]}:
-        raise SystemExit(f"{member!r} is not a member of this lab (labhub.json)")
-    set_password(member, sys.stdin.readline().rstrip("\n"), min_length=settings["min_password_length"])
-    print(f"{member}'s password is set; her files, servers and groups are unchanged")

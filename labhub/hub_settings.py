@@ -107,6 +107,8 @@ def login_settings(hub) -> dict:
     return {
         "announcement_login": " ".join(part for part in parts if part) or None,
         "announcement_home": f'<a href="{change}">Change your password</a>' if change else None,
+        "first_login": login.first_login,
+        "setup_code_days": login.setup_code_days,
         "failed_limit": login.failed_limit,
         "failed_window": login.failed_window,
     }

@@ -34,7 +34,8 @@ PROJECT = "jupyterhub"  # compose project: containers jupyterhub-hub-1, jupyterh
 REGISTRY = "localhost:5000"  # Docker trusts a registry on the loopback without TLS
 HUB_CONTEXT = REPO / "files" / "hub"
 HUB_CONFIG = REPO / "files" / "jupyterhub_config.py"
-LOGIN_GUARD = REPO / "files" / "login_guard.py"  # imported by the hub's configuration: the failed-login throttle
+LOGIN_GUARD = REPO / "files" / "login_guard.py"  # imported by the hub's configuration: the failed-login throttle, setup codes
+LOGIN_ADMIN = REPO / "files" / "login_admin.py"  # the sysadmin's commands in the hub's container (set-password, setup-code)
 DOCKER_API_PROXY = REPO / "files" / "docker-api-proxy"  # the hub's allow-list to the Docker Engine (policy.py)
 DOCKER_API_SERVICE = "docker-api"  # its compose service: the one container with the Docker socket
 PROXY_HEALTH_PORT = 2080  # the TLS proxy answers its container's health check here, on its loopback
@@ -45,7 +46,7 @@ SECRETS = ("JPY_COOKIE_SECRET", "CONFIGPROXY_AUTH_TOKEN")
 PRUNE_SCRIPT = "/usr/local/sbin/labhub-registry-prune"  # the registry's retention (files/labhub-registry-prune)
 PRUNE_REPORT = "/var/lib/labhub/registry-prune.json"  # its last run: what it deleted, the registry's size before and after
 # What the running stack depends on besides its images: a change in one brings it up anew.
-STACK_STAMPED_FILES = ("compose.yaml", "secrets.env", "jupyterhub_config.py", "login_guard.py", "labhub.json", "Caddyfile")
+STACK_STAMPED_FILES = ("compose.yaml", "secrets.env", "jupyterhub_config.py", "login_guard.py", "login_admin.py", "labhub.json", "Caddyfile")
 # The stack's own services: enough for a class of 100 (docs/benchmarks.md), a ceiling on a runaway.
 SERVICE_LIMITS = {"hub_memory": "2g", "hub_pids": 2048, "registry_memory": "512m", "proxy_memory": "256m", "docker_api_memory": "128m", "service_pids": 256}
 HUB_DATABASE = "/srv/jupyterhub/data/jupyterhub.sqlite"  # in the hub's container, as files/jupyterhub_config.py sets it
@@ -159,7 +160,7 @@ def plan(config: LabHost) -> StackPlan:
     refs = {build.name: build.ref for build in builds}
 
     hub_config = HUB_CONFIG.read_text()
-    login_guard = LOGIN_GUARD.read_text()
+    login_guard, login_admin = LOGIN_GUARD.read_text(), LOGIN_ADMIN.read_text()
     settings = json.dumps(hub_settings(config, refs), indent=2, sort_keys=True) + "\n"
     docker_api = {p.name: p.read_bytes() for p in sorted(DOCKER_API_PROXY.glob("*.py"))}
     proxy_config, certificate_files, proxy = proxy_files(config)
@@ -173,7 +174,7 @@ def plan(config: LabHost) -> StackPlan:
         hub_base_image=hub.base_image,
         hub_image=hub_image,
         registry_image=hub.registry_image,
-        config_digest=digest({"config": hub_config.encode(), "settings": settings.encode(), "login": login_guard.encode()}),
+        config_digest=digest({"config": hub_config.encode(), "settings": settings.encode(), "login": login_guard.encode(), "admin": login_admin.encode()}),
         docker_api_digest=digest({**docker_api, "settings": settings.encode()}),
         bind_address=hub.bind_address,
         hub_address="127.0.0.1" if proxy else hub.bind_address,
@@ -195,6 +196,7 @@ def plan(config: LabHost) -> StackPlan:
             files.ManagedFile(f"{root}/compose.yaml", compose_file),
             files.ManagedFile(f"{root}/jupyterhub_config.py", hub_config),
             files.ManagedFile(f"{root}/login_guard.py", login_guard),
+            files.ManagedFile(f"{root}/login_admin.py", login_admin),
             files.ManagedFile(f"{root}/labhub.json", settings),
             *[files.ManagedFile(f"{root}/docker-api-proxy/{name}", content) for name, content in docker_api.items()],
             *[files.ManagedFile(f"{root}/hub/{name}", content) for name, content in hub_context.items()],

@@ -4,6 +4,7 @@ work without a server.
 
     make sandbox                    # = python -m tests.sandbox up (after scripts/setup)
     python -m tests.sandbox up      # build the images (first time ~5 min), start, provision
+    python -m tests.sandbox up --https   # the same behind the TLS proxy, with a certificate of its own CA
     python -m tests.sandbox down    # remove it
 
 The hub's images are built locally from Debian packages and loaded from archives (as an
@@ -24,11 +25,13 @@ from pathlib import Path
 from tests.harness import cli
 from tests.harness.engine import run, testhost_image
 from tests.harness.hosts import TestHost, wait_for_ssh, free_port, make_ssh_key, start_host
-from tests.harness.images import hub_images
+from tests.harness.images import build, hub_images
 
 STATE = cli.REPO / ".sandbox"
 CONNECTION = STATE / "connection.json"
+PORTS = STATE / "ports.json"  # the loopback ports of its hub (8000) and its TLS proxy (443)
 CONTAINER = "labhub-sandbox"
+HTTPS_NAME = "hub.sandbox.localhost"  # *.localhost: the loopback, for browsers and curl alike
 
 
 def hub_data() -> dict:
@@ -42,6 +45,9 @@ def hub_data() -> dict:
             "registry_image": images["registry"][0],
             "images": [{"name": "notebook", "build_args": {"BASE_IMAGE": images["minimal-notebook"][0]}}],
             "mem_limit": "1G",
+            # On this machine's loopback only: the first login sets the password, no setup code
+            # (a real lab keeps them: docs/logins.md).
+            "login": {"first_login": "open"},
         },
     }
 
@@ -52,30 +58,49 @@ def container_state() -> str | None:
     return inspect.stdout.strip() if inspect.returncode == 0 else None
 
 
-def started() -> tuple[TestHost, int]:
+def started() -> tuple[TestHost, dict]:
     """The sandbox host, started if it was stopped, or created on ports kept from now on."""
     key = make_ssh_key(STATE)
     state = container_state()
-    if state is not None and CONNECTION.exists():
+    if state is not None and CONNECTION.exists() and PORTS.exists():
         connection = json.loads(CONNECTION.read_text())
         host = TestHost("sandbox", CONTAINER, connection["ssh_port"], key)
         if state != "running":
             print(f"starting the existing {CONTAINER} again ...", flush=True)
             run("docker", "start", CONTAINER)
         wait_for_ssh(host)
-        return host, int(connection["hub"]["public_url"].rsplit(":", 1)[1].strip("/"))
+        return host, json.loads(PORTS.read_text())
     image = testhost_image()
-    ssh_port, hub_port = free_port(), free_port()
+    ssh_port, ports = free_port(), {"hub": free_port(), "https": free_port()}
     print(f"starting {CONTAINER} from {image} ...", flush=True)
-    host = start_host("sandbox", image, key, extra_args=("-p", f"127.0.0.1:{hub_port}:8000"), container=CONTAINER, ssh_port=ssh_port)
-    return host, hub_port
+    host = start_host("sandbox", image, key, extra_args=("-p", f"127.0.0.1:{ports['hub']}:8000", "-p", f"127.0.0.1:{ports['https']}:443"),
+                      container=CONTAINER, ssh_port=ssh_port)
+    PORTS.write_text(json.dumps(ports) + "\n")
+    return host, ports
 
 
-def up() -> None:
+def with_https(host_data: dict, port: int) -> str:
+    """The hub behind the TLS proxy (the caddy stand-in image) with a certificate of the
+    sandbox's own CA (.sandbox/ca/): the address to open."""
+    from tests.harness.tlslab import LabCA
+
+    ca = LabCA(STATE / "ca")
+    certificate, key = ca.issue("sandbox-hub", [HTTPS_NAME], days=365)
+    proxy_image, proxy_archive = build("caddy")
+    host_data["image_archives"].append(str(proxy_archive))
+    host_data["hub"]["public_url"] = f"https://{HTTPS_NAME}:{port}/"
+    host_data["hub"]["tls"] = {"mode": "files", "certificate": str(certificate), "key": str(key), "proxy_image": proxy_image}
+    return f"https://{HTTPS_NAME}:{port}/ (your browser trusts it once it trusts {ca.path})"
+
+
+def up(https: bool = False) -> None:
     print("building the hub's images (cached after the first time) ...", flush=True)
     host_data = hub_data()
-    host, hub_port = started()
-    host_data["hub"]["public_url"] = f"http://127.0.0.1:{hub_port}/"
+    host, ports = started()
+    address = f"http://127.0.0.1:{ports['hub']}/"
+    host_data["hub"]["public_url"] = address
+    if https:
+        address = with_https(host_data, ports["https"])
     CONNECTION.write_text(json.dumps({**host.connection_data(), **host_data}, indent=2) + "\n")
     print("provisioning: pyinfra -y inventories/sandbox.py deploy.py", flush=True)
     deploy = cli.pyinfra("inventories/sandbox.py", "-y", "deploy.py")
@@ -83,7 +108,7 @@ def up() -> None:
     if deploy.returncode != 0:
         sys.exit(f"the deploy failed:\n{deploy.explain()}")
     print(
-        f"\nThe sandbox is provisioned. Open http://127.0.0.1:{hub_port}/ and log in as alice, bob or\n"
+        f"\nThe sandbox is provisioned. Open {address} and log in as alice, bob or\n"
         f"carol: the first login sets the password. Then try:\n"
         f"  .venv/bin/pyinfra inventories/sandbox.py deploy.py        # no changes\n"
         f"  .venv/bin/pytest labhub/checks --inventory inventories/sandbox.py\n"
@@ -96,11 +121,14 @@ def up() -> None:
 def down() -> None:
     run("docker", "rm", "-f", "-v", CONTAINER, check=False)
     CONNECTION.unlink(missing_ok=True)
+    PORTS.unlink(missing_ok=True)
     print(f"removed {CONTAINER}")
 
 
 if __name__ == "__main__":
-    commands = {"up": up, "down": down}
-    if len(sys.argv) != 2 or sys.argv[1] not in commands:
+    if sys.argv[1:] in (["up"], ["up", "--https"]):
+        up(https=sys.argv[2:] == ["--https"])
+    elif sys.argv[1:] == ["down"]:
+        down()
+    else:
         sys.exit(__doc__)
-    commands[sys.argv[1]]()

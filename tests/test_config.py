@@ -120,10 +120,18 @@ def test_docker_settings_are_checked(docker, expected):
         ({"contact_email": "admins at lab"}, "hub.login.contact_email = 'admins at lab' (str): 'admins at lab' is not an e-mail address"),
         ({"text": "two\nlines"}, "hub.login.text"),
         ({"failed_limit": 0}, "hub.login.failed_limit = 0 (int): must be at least 1"),
+        ({"first_login": "first-come"}, "hub.login.first_login"),
+        ({"setup_code_days": 0}, "hub.login.setup_code_days = 0 (int): must be at least 1"),
     ],
 )
 def test_login_settings_are_checked(login, expected):
     assert expected in problems({"hub": {"login": login}})
+
+
+def test_setup_codes_need_jupyterhub_5():
+    old = "quay.io/jupyterhub/jupyterhub:4.1.6"
+    assert "hub.login.first_login 'setup-code' needs JupyterHub 5 or later" in problems({"hub": {"base_image": old}})
+    validate_host_data("lab1", {**UNREACHABLE, "hub": {"base_image": old, "login": {"first_login": "open"}}})
 
 
 def test_defaults_are_complete_and_documented():

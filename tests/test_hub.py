@@ -188,17 +188,26 @@ def test_a_hub_setting_change_recreates_the_hub_only(hub_lab, alice):
     assert converge_with(hub_lab, {"idle_timeout": 7200}) == []
 
 
-def test_with_native_accounts_members_sign_up_and_others_stay_out(hub_lab, alice):
-    assert converge_with(hub_lab, {"idle_timeout": 7200, "authenticator": "native"}) == [
-        "JupyterHub | Stack files", "JupyterHub | Hub and registry up and answering"]
+def test_with_native_accounts_members_sign_up_a_person_approves_and_others_stay_out(hub_lab, alice):
+    """With setup codes on (the default), data does not approve a listed name's sign-up on its
+    own: whoever signed up first would be her. The sysadmin approves it (or an admin, on
+    NativeAuthenticator's /hub/authorize). Without them, stock NativeAuthenticator approves a
+    listed name at sign-up (tests/test_hub_config.py)."""
+    native = {"idle_timeout": 7200, "authenticator": "native", "login": {"first_login": "setup-code"}}
+    assert converge_with(hub_lab, native) == ["JupyterHub | Stack files", "JupyterHub | Hub and registry up and answering"]
     try:
         carol = HubUser(hub_lab.url)
         assert "sent to the admin" in carol.signup("carol", "carol-native-pass-4"), "recorded"
-        assert carol.login("carol", "carol-native-pass-4"), "a member in data is approved at sign-up"
+        assert not carol.login("carol", "carol-native-pass-4"), "a sign-up of a listed name waits for approval"
+        approved = hub_lab.host.exec("docker exec jupyterhub-hub-1 python3 /srv/jupyterhub/login_admin.py approve carol")
+        assert "carol is approved" in approved.stdout
+        assert carol.login("carol", "carol-native-pass-4"), "approved, she logs in with the password she signed up with"
         assert "already in use" in HubUser(hub_lab.url).signup("Carol", "carol-takeover-5"), "a case variant is carol"
         assert not HubUser(hub_lab.url).login("Carol", "carol-takeover-5"), "and cannot set her password"
         assert "sent to the admin" in HubUser(hub_lab.url).signup("mallory", "mallory-native-6")
         assert not HubUser(hub_lab.url).login("mallory", "mallory-native-6"), "an unlisted name never gets in"
+        refused = hub_lab.host.exec("docker exec jupyterhub-hub-1 python3 /srv/jupyterhub/login_admin.py approve mallory", check=False)
+        assert refused.returncode != 0 and "'mallory' is not a member of this lab" in refused.stderr
     finally:
         assert converge_with(hub_lab, {"idle_timeout": 7200}) == [
             "JupyterHub | Stack files", "JupyterHub | Hub and registry up and answering"]

@@ -62,7 +62,9 @@ def load(data: dict, monkeypatch, refs: dict | None = None) -> Section:
     # config file does with them, recorded (login_guard.py itself is proven on a hub: test_logins.py).
     guard = ModuleType("login_guard")
     guard.guarded = lambda cls, limit, window: ("guarded", cls, limit, window)
-    guard.first_use_off_the_event_loop = lambda cls: ("off the event loop", cls)
+    guard.first_use_off_the_event_loop = lambda cls, codes: ("off the event loop", cls, type(codes).__name__)
+    guard.sign_ups_wait_for_approval = lambda cls: ("approved by a person", cls)
+    guard.SetupCodes = type("SetupCodes", (), {})
     monkeypatch.setitem(sys.modules, "login_guard", guard)
     monkeypatch.setitem(sys.modules, "firstuseauthenticator", SimpleNamespace(FirstUseAuthenticator="FirstUseAuthenticator"))
     monkeypatch.setitem(sys.modules, "nativeauthenticator", SimpleNamespace(NativeAuthenticator="NativeAuthenticator"))
@@ -74,7 +76,8 @@ def load(data: dict, monkeypatch, refs: dict | None = None) -> Section:
 
 def test_firstuse_admits_exactly_the_listed_users(monkeypatch):
     c = load({}, monkeypatch)
-    assert c.JupyterHub.authenticator_class == ("guarded", ("off the event loop", "FirstUseAuthenticator"), 5, 300)
+    assert c.JupyterHub.authenticator_class == ("guarded", ("off the event loop", "FirstUseAuthenticator", "SetupCodes"), 5, 300)
+    assert c.Authenticator.request_otp is True and "Setup code" in c.Authenticator.otp_prompt, "the login form asks for it"
     assert c.FirstUseAuthenticator.create_users is False
     assert c.Authenticator.allowed_users == {"alice", "bob"} and c.Authenticator.admin_users == {"bob"}
     assert c.FirstUseAuthenticator.dbm_path.startswith("/srv/jupyterhub/data/"), "passwords survive a hub restart"
@@ -102,9 +105,17 @@ def test_the_hubs_sqlite_database_gets_a_write_ahead_log(monkeypatch, tmp_path):
     assert connection.execute("pragma synchronous").fetchone() == (1,)  # NORMAL
 
 
+def test_an_open_first_login_needs_no_setup_code(monkeypatch):
+    c = load({"hub": {"login": {"first_login": "open"}}}, monkeypatch)
+    assert c.JupyterHub.authenticator_class[1] == ("off the event loop", "FirstUseAuthenticator", "NoneType")
+    assert "request_otp" not in c.Authenticator
+    c = load({"hub": {"authenticator": "native", "login": {"first_login": "open"}}}, monkeypatch)
+    assert c.JupyterHub.authenticator_class == ("guarded", "NativeAuthenticator", 5, 300), "data approves listed names at sign-up"
+
+
 def test_native_authenticator_keeps_open_signup_off(monkeypatch):
     c = load({"hub": {"authenticator": "native", "min_password_length": 12}}, monkeypatch)
-    assert c.JupyterHub.authenticator_class == ("guarded", "NativeAuthenticator", 5, 300)
+    assert c.JupyterHub.authenticator_class == ("guarded", ("approved by a person", "NativeAuthenticator"), 5, 300)
     assert c.NativeAuthenticator.open_signup is False
     assert c.NativeAuthenticator.minimum_password_length == 12
     assert c.Authenticator.allowed_users == {"alice", "bob"}

@@ -170,6 +170,15 @@ class Hub(Model):
         return self
 
     @model_validator(mode="after")
+    def _setup_codes_have_a_field(self) -> Hub:
+        """JupyterHub's login form has the code's field from 5.0 on (Authenticator.request_otp)."""
+        major = re.match(r"(\d+)\.", self.base_image.rpartition(":")[2])
+        if self.authenticator == "firstuse" and self.login.first_login == "setup-code" and major and int(major.group(1)) < 5:
+            raise ValueError(f"hub.login.first_login 'setup-code' needs JupyterHub 5 or later (its login form's code field); hub.base_image is "
+                             f"{self.base_image!r}: use a 5.x image, or set hub.login.first_login: 'open'")
+        return self
+
+    @model_validator(mode="after")
     def _tls_has_a_name(self) -> Hub:
         if not self.enabled or self.tls_mode == "none":
             return self

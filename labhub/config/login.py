@@ -4,6 +4,7 @@ at her first login and whom she asks, and how many failed logins are tolerated."
 from __future__ import annotations
 
 import re
+from typing import Literal
 
 from pydantic import Field, field_validator
 
@@ -19,6 +20,13 @@ class Login(Model):
         None, description="a short text under it: how the first login works, whom to ask (plain text, one paragraph)"
     )
     contact_email: str | None = Field(None, description="the address members write to about their account, shown on the login page")
+    first_login: Literal["setup-code", "open"] = Field(
+        "setup-code",
+        description="'setup-code': a member's first login (firstuse) needs the one-time code a sysadmin issued for her, and a native "
+        "sign-up waits for a person's approval, so nobody who merely knows her name can claim her account; 'open': the first "
+        "login that names a member sets her password (a hub nobody else can reach); ldap needs neither",
+    )
+    setup_code_days: int = Field(14, description="days a setup code works; a member who missed it asks for a new one")
     failed_limit: int = Field(
         5, description="failed logins for one name, or from one address, within failed_window; the next ones get HTTP 429 until it has passed"
     )
@@ -41,7 +49,7 @@ class Login(Model):
             raise ValueError(f"{value!r} is not an e-mail address, e.g. 'hub-admins@lab.example.org'")
         return value
 
-    @field_validator("failed_limit", "failed_window", "alert_failures")
+    @field_validator("failed_limit", "failed_window", "alert_failures", "setup_code_days")
     @classmethod
     def _positive(cls, value: int) -> int:
         if value < 1:

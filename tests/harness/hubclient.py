@@ -35,12 +35,14 @@ class HubUser:
     def cookie(self, name: str) -> str | None:
         return next((c.value for c in self.cookies if c.name == name), None)
 
-    def login(self, username: str, password: str) -> bool:
-        """Submit the login form; True if the hub logged us in."""
+    def login(self, username: str, password: str, setup_code: str | None = None) -> bool:
+        """Submit the login form (with a first login's setup code, when given); True if the hub
+        logged us in."""
         status, page = self.request("GET", "/hub/login")
         match = re.search(r'name="_xsrf" value="([^"]+)"', page)
         assert status == 200 and match, f"no login form ({status})"
-        form = urllib.parse.urlencode({"username": username, "password": password, "_xsrf": match.group(1)}).encode()
+        fields = {"username": username, "password": password, "_xsrf": match.group(1), **({"otp": setup_code} if setup_code else {})}
+        form = urllib.parse.urlencode(fields).encode()
         # next=/hub/home: land on the home page. Without it the hub sends a member whose
         # server is not running on to /hub/spawn, which starts it (a test starts it itself).
         self.request("POST", "/hub/login?next=%2Fhub%2Fhome", form, {"Content-Type": "application/x-www-form-urlencoded"})

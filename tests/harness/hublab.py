@@ -87,6 +87,8 @@ def hub_data() -> dict:
             "images": [{"name": "notebook", "build_args": {"BASE_IMAGE": images["minimal-notebook"][0]}}],
             "mem_limit": "1G",
             "cpu_limit": 1.0,
+            # The suite's members log in without setup codes; tests/test_logins.py proves them.
+            "login": {"first_login": "open"},
         },
     }
 
