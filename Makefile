@@ -6,7 +6,7 @@ sandbox:  ## a throwaway Debian 13 server on this machine, provisioned with Jupy
 	@bash scripts/setup sandbox
 	.venv/bin/python -m tests.sandbox up
 
-sandbox-https:  ## the same, behind the TLS proxy (a certificate of .sandbox/ca/)
+sandbox-https:  ## the same, behind the TLS proxy (a certificate of the sandbox's own CA)
 	@bash scripts/setup sandbox
 	.venv/bin/python -m tests.sandbox up --https
 

@@ -32,6 +32,8 @@ CONNECTION = STATE / "connection.json"
 PORTS = STATE / "ports.json"  # the loopback ports of its hub (8000) and its TLS proxy (443)
 CONTAINER = "labhub-sandbox"
 HTTPS_NAME = "hub.sandbox.localhost"  # *.localhost: the loopback, for browsers and curl alike
+# Its CA and the hub's certificate: outside the repository, where a lab's TLS key must live too.
+SANDBOX_CA = Path.home() / ".cache" / "labhub-sandbox" / "ca"
 
 
 def hub_data() -> dict:
@@ -81,10 +83,10 @@ def started() -> tuple[TestHost, dict]:
 
 def with_https(host_data: dict, port: int) -> str:
     """The hub behind the TLS proxy (the caddy stand-in image) with a certificate of the
-    sandbox's own CA (.sandbox/ca/): the address to open."""
+    sandbox's own CA (SANDBOX_CA): the address to open."""
     from tests.harness.tlslab import LabCA
 
-    ca = LabCA(STATE / "ca")
+    ca = LabCA(SANDBOX_CA)
     certificate, key = ca.issue("sandbox-hub", [HTTPS_NAME], days=365)
     proxy_image, proxy_archive = build("caddy")
     host_data["image_archives"].append(str(proxy_archive))
