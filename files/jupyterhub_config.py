@@ -164,12 +164,13 @@ else:  # a lab of several servers: each member's server is a swarm service (one 
         """What a server container has, for a service: other groups' folders covered, and a
         PIDs limit (docker-py's Resources has no field for it; the engine's API has)."""
 
-        masked = []
+        masked, tmp_size = [], 0
 
         @property
         def mounts(self):
+            tmp = Mount("/tmp", None, type="tmpfs", tmpfs_size=self.tmp_size, tmpfs_mode=0o1777)
             covers = [Mount(path, None, type="tmpfs", read_only=True, tmpfs_size=4096, tmpfs_mode=0o700) for path in self.masked]
-            return [*super().mounts, *covers]
+            return [*super().mounts, tmp, *covers]
 
         async def docker(self, method, *args, **kwargs):
             if method == "create_service":
@@ -234,8 +235,10 @@ def run_as_host_account(spawner):
     host_config = dict(SERVER_HOST_CONFIG)
     if member["folders"]:  # the container's user is in the host groups that own the folders
         host_config["group_add"] = [str(grp.getgrnam(group).gr_gid) for group in member["folders"].values()]
-    if member["masked"]:  # other groups' folders on a share the server mounts: covered, empty
-        host_config["tmpfs"] = {path: "ro,size=4k,mode=0700" for path in member["masked"]}
+    # /tmp: bounded, within her memory limit (never the host's disk); other groups' folders on a
+    # share the server mounts: covered, empty.
+    host_config["tmpfs"] = {"/tmp": f"rw,nosuid,nodev,size={member['tmp_size']},mode=1777",
+                            **{path: "ro,size=4k,mode=0700" for path in member["masked"]}}
     chosen = allowed_images(spawner).get(spawner.user_options.get("image"), DEFAULT_IMAGE)
     gpus = [g for g in (member["gpus"], settings["image_gpus"].get(chosen)) if g is not None]
     if gpus:  # NVIDIA's container toolkit on the host hands them in
@@ -245,7 +248,7 @@ def run_as_host_account(spawner):
     if swarm:  # the same, for a service: UID and GID, no capabilities, placed on a node with the labels asked
         spawner.extra_create_kwargs = {}  # create_service takes no user: the container spec has it
         spawner.extra_container_spec = {"user": f"{account.pw_uid}:{account.pw_gid}", "cap_drop": ["ALL"], "groups": host_config.get("group_add", [])}
-        spawner.masked = member["masked"]
+        spawner.masked, spawner.tmp_size = member["masked"], member["tmp_size"]
         labels = {**member["node_labels"], **settings["image_node_labels"].get(chosen, {})}
         spawner.extra_placement_spec = {"constraints": [f"node.labels.{key}=={value}" for key, value in sorted(labels.items())]}
 

@@ -61,6 +61,12 @@ class Throttle:
     def forget(self, key: str) -> None:
         self.failures.pop(key, None)
 
+    def withdraw(self, key: str, at: float) -> None:
+        """An attempt counted while it was checked turned out right."""
+        failures = self.failures.get(key)
+        if failures and at in failures:
+            failures.remove(at)
+
 
 _tls_proxy = (float("-inf"), set())  # when it was looked up, and its addresses
 
@@ -121,13 +127,16 @@ def guarded(authenticator_class: type, limit: int, window: float) -> type:
             if wait:
                 self.log.warning("Login refused for %r from %s: too many failed logins, %d s left", name, address, wait)
                 await refuse(handler, name, wait)
+            # Counted while it is checked (bcrypt takes ~0.3 s): concurrent guesses cannot slip
+            # past the limit before the first of them has failed.
+            names.fail(name, now)
+            addresses.fail(address, now)
             result = await super().authenticate(handler, data)
             if result is None:
-                names.fail(name, now)
-                addresses.fail(address, now)
                 self.log.warning("Failed login for %r from %s", name, address)
             else:
                 names.forget(name)
+                addresses.withdraw(address, now)
             return result
 
     Guarded.__name__ = f"Guarded{authenticator_class.__name__}"

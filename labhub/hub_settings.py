@@ -57,6 +57,8 @@ def member_settings(config: LabHost, name: str, refs: dict[str, str]) -> dict:
         "masked": sorted(g.path for g in config.groups if name not in g.members and config.share_of(g) is not None),
         "images": {(i.display_name or i.name): refs[i.name] for g in groups for i in g.images},
         "mem_limit": memory,
+        # /tmp: a tmpfs within her memory limit (its pages are charged to her container).
+        "tmp_size": min(memory_bytes(hub.tmp_size), memory_bytes(memory)) if hub.tmp_size else memory_bytes(memory) // 2,
         "cpu_limit": max([hub.cpu_limit, *(g.cpu_limit for g in groups if g.cpu_limit)]),
         "gpus": most_gpus(gpus),
         "node_labels": {key: value for g in groups for key, value in g.node_labels.items()},

@@ -27,9 +27,9 @@ SETTINGS = {
     "shares": [{"path": "/mnt/data", "read_only": True}],
     "users": [
         {"name": "alice", "account": "jupyter-alice", "folders": {"/srv/groups/optics": "lab-optics"}, "masked": [],
-         "images": {}, "gpus": None, "mem_limit": "2G", "cpu_limit": 1.5},
+         "images": {}, "gpus": None, "mem_limit": "2G", "cpu_limit": 1.5, "tmp_size": 1024**3},
         {"name": "bob", "account": "jupyter-bob", "folders": {}, "masked": ["/mnt/data/groups/optics"],
-         "images": {}, "gpus": None, "mem_limit": "2G", "cpu_limit": 1.5},
+         "images": {}, "gpus": None, "mem_limit": "2G", "cpu_limit": 1.5, "tmp_size": 1024**3},
     ],
 }
 
@@ -49,7 +49,8 @@ def service(**container_change) -> dict:
         "User": "1001:100", "Groups": ["3001"], "CapabilityDrop": ["ALL"],
         "Mounts": [{"Target": "/home/jupyter-alice", "Source": "/home/jupyter-alice", "Type": "bind", "ReadOnly": False},
                    {"Target": "/mnt/data", "Source": "/mnt/data", "Type": "bind", "ReadOnly": True},
-                   {"Target": "/srv/groups/optics", "Source": "/srv/groups/optics", "Type": "bind", "ReadOnly": False}],
+                   {"Target": "/srv/groups/optics", "Source": "/srv/groups/optics", "Type": "bind", "ReadOnly": False},
+                   {"Target": "/tmp", "Type": "tmpfs", "ReadOnly": False, "TmpfsOptions": {"SizeBytes": 1024**3, "Mode": 0o1777}}],
         **container_change,
     }
     return {"Name": "jupyter-alice", "TaskTemplate": {
@@ -115,10 +116,11 @@ def test_another_groups_folder_is_covered_read_only_or_refused(lab):
     bob = service(User="1002:100", Groups=[], Mounts=[
         {"Target": "/home/jupyter-bob", "Source": "/home/jupyter-bob", "Type": "bind", "ReadOnly": False},
         {"Target": "/mnt/data", "Source": "/mnt/data", "Type": "bind", "ReadOnly": True},
+        {"Target": "/tmp", "Type": "tmpfs", "ReadOnly": False, "TmpfsOptions": {"SizeBytes": 1024**3, "Mode": 0o1777}},
         {"Target": "/mnt/data/groups/optics", "Type": "tmpfs", "ReadOnly": True, "TmpfsOptions": {"SizeBytes": 4096, "Mode": 448}}])
     bob["Name"] = "jupyter-bob"
     assert decide(lab, "POST", "/services/create", bob) == "create bob's service"
-    bob["TaskTemplate"]["ContainerSpec"]["Mounts"] = bob["TaskTemplate"]["ContainerSpec"]["Mounts"][:2]
+    bob["TaskTemplate"]["ContainerSpec"]["Mounts"] = bob["TaskTemplate"]["ContainerSpec"]["Mounts"][:3]
     with pytest.raises(policy.Refused, match="covers"):
         decide(lab, "POST", "/services/create", bob)
 
@@ -127,8 +129,29 @@ def container(**host_change) -> dict:
     """alice's server, as DockerSpawner makes it (through docker-py)."""
     host = {"Binds": ["/home/jupyter-alice:/home/jupyter-alice:rw", "/mnt/data:/mnt/data:ro", "/srv/groups/optics:/srv/groups/optics:rw"],
             "NetworkMode": "labhub", "Memory": 2 * 1024**3, "CpuPeriod": 100000, "CpuQuota": 150000, "PidsLimit": 1024,
-            "CapDrop": ["ALL"], "SecurityOpt": ["no-new-privileges:true"], "GroupAdd": ["3001"], **host_change}
+            "CapDrop": ["ALL"], "SecurityOpt": ["no-new-privileges:true"], "GroupAdd": ["3001"],
+            "Tmpfs": {"/tmp": f"rw,nosuid,nodev,size={1024**3},mode=1777"}, **host_change}
     return {"Image": "localhost:5000/notebook:abc", "User": "1001:100", "HostConfig": host}
+
+
+@pytest.mark.parametrize("tmpfs", [
+    {},  # /tmp on the writable layer: the host's disk
+    {"/tmp": f"rw,nosuid,nodev,size={4 * 1024**3},mode=1777"},  # larger than hers
+    {"/tmp": "rw,nosuid,nodev,mode=1777"},  # unbounded
+    {"/tmp": f"rw,nosuid,nodev,size={1024**3},mode=1777", "/var/tmp": "rw"},  # another one
+])
+def test_a_server_without_her_bounded_tmp_is_refused(lab, tmpfs):
+    with pytest.raises(policy.Refused, match="bounded /tmp"):
+        decide(lab, "POST", "/containers/create?name=jupyter-alice", container(Tmpfs=tmpfs))
+
+
+def test_a_service_without_her_bounded_tmp_is_refused(lab):
+    mounts = service()["TaskTemplate"]["ContainerSpec"]["Mounts"]
+    with pytest.raises(policy.Refused, match="bounded /tmp"):
+        decide(lab, "POST", "/services/create", service(Mounts=mounts[:3]))
+    larger = [*mounts[:3], {**mounts[3], "TmpfsOptions": {"SizeBytes": 4 * 1024**3, "Mode": 0o1777}}]
+    with pytest.raises(policy.Refused, match="bounded /tmp"):
+        decide(lab, "POST", "/services/create", service(Mounts=larger))
 
 
 def test_what_the_engine_reads_regardless_of_case_is_checked_as_it_reads_it(lab):

@@ -130,6 +130,31 @@ def test_the_users_container_runs_as_her_host_account_without_privileges(hub_lab
     assert hub_lab.docker("network inspect jupyterhub --format '{{range .Containers}}{{.Name}} {{end}}'").split().count("jupyter-alice") == 1
 
 
+def test_her_tmp_is_bounded_within_her_memory_and_her_writable_layer_is_measured(hub_lab, alice, tmp_path):
+    """/tmp: a tmpfs of half her memory limit (1G here), so scratch files end in 'No space left
+    on device' for her alone, never on the host's disk. What she writes elsewhere outside her
+    home (the container's writable layer) is named by the host checks past hub.server_layer_limit."""
+    assert hub_lab.docker("exec jupyter-alice df -B1 --output=fstype,size /tmp").split()[-2:] == ["tmpfs", str(512 * 1024**2)]
+    disk_before = int(hub_lab.host.exec("df -B1 --output=used /var/lib/docker | tail -n 1").stdout)
+    filled = hub_lab.host.exec("docker exec jupyter-alice dd if=/dev/zero of=/tmp/fill bs=1M count=600", check=False)
+    assert filled.returncode != 0 and "No space left on device" in filled.stderr, filled.stderr
+    assert int(hub_lab.host.exec("df -B1 --output=used /var/lib/docker | tail -n 1").stdout) - disk_before < 100 * 1024**2, "not the host's disk"
+    assert hub_lab.host.exec("docker exec jupyter-alice touch /home/jupyter-alice/still-writes").returncode == 0, "her home still takes files"
+    hub_lab.docker("exec jupyter-alice rm /tmp/fill")
+    hub_lab.docker("exec jupyter-alice dd if=/dev/zero of=/var/tmp/layer bs=1M count=40")
+    try:
+        data = hub_data()
+        data["hub"]["server_layer_limit"] = "20M"  # read by the host checks only
+        inventory = write_inventory(tmp_path / "layer_limit.py", [(hub_lab.host, data)])
+        write_secrets(inventory, SHARE_CREDENTIALS)
+        checks = cli.host_checks(inventory, "-k", "write_little_outside or run_as_their_host_account")
+        assert checks.returncode == 1, checks.explain()
+        assert "members' servers: expected at most 20M written outside the home (hub.server_layer_limit), found jupyter-alice 4" in checks.stdout
+        assert "PASSED labhub/checks/test_hub.py::test_users_servers_run_as_their_host_account_unprivileged" in checks.stdout, "/tmp bounded"
+    finally:
+        hub_lab.docker("exec jupyter-alice rm -f /var/tmp/layer /home/jupyter-alice/still-writes")
+
+
 def test_unlisted_names_and_case_variants_are_refused(hub_lab, alice):
     assert not HubUser(hub_lab.url).login("mallory", "mallory-password-1"), "an unlisted name is refused"
     assert not HubUser(hub_lab.url).login("ALICE", "another-password-2"), "a case variant cannot set a new password"

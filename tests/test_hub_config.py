@@ -220,5 +220,16 @@ def test_a_group_folder_on_a_share_is_covered_in_other_members_servers(monkeypat
     alice, bob = spawn_settings(c, monkeypatch, "alice"), spawn_settings(c, monkeypatch, "bob")
     assert set(alice.volumes) == {"/home/jupyter-alice", "/mnt/analysis"} and set(bob.volumes) == {"/home/jupyter-bob", "/mnt/analysis"}
     assert "/mnt/analysis/groups/survey" not in alice.volumes, "it comes with the share"
-    assert "tmpfs" not in alice.extra_host_config and "group_add" not in alice.extra_host_config
-    assert bob.extra_host_config["tmpfs"] == {"/mnt/analysis/groups/survey": "ro,size=4k,mode=0700"}, "bob sees it empty"
+    assert "group_add" not in alice.extra_host_config
+    tmp = f"rw,nosuid,nodev,size={2 * 1024**3},mode=1777"  # half the default 4G
+    assert alice.extra_host_config["tmpfs"] == {"/tmp": tmp}
+    assert bob.extra_host_config["tmpfs"] == {"/tmp": tmp, "/mnt/analysis/groups/survey": "ro,size=4k,mode=0700"}, "bob sees it empty"
+
+
+def test_a_members_tmp_is_a_tmpfs_within_her_memory_limit(monkeypatch):
+    c = load({"hub": {"mem_limit": "1G", "tmp_size": "256M"}, "groups": [{"name": "optics", "members": ["bob"], "mem_limit": "8G"}]}, monkeypatch)
+    alice, bob = spawn_settings(c, monkeypatch, "alice"), spawn_settings(c, monkeypatch, "bob")
+    assert alice.extra_host_config["tmpfs"] == {"/tmp": f"rw,nosuid,nodev,size={256 * 1024**2},mode=1777"}
+    assert bob.extra_host_config["tmpfs"] == {"/tmp": f"rw,nosuid,nodev,size={256 * 1024**2},mode=1777"}
+    c = load({"hub": {"mem_limit": "1G", "tmp_size": "2G"}}, monkeypatch)
+    assert spawn_settings(c, monkeypatch, "alice").extra_host_config["tmpfs"]["/tmp"] == f"rw,nosuid,nodev,size={1024**3},mode=1777", "at most her memory"

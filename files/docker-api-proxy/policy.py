@@ -18,6 +18,11 @@ from urllib.parse import parse_qs, unquote
 PREFIX = "jupyter-"  # DockerSpawner's container and service names: jupyter-<member>[--<server>]
 NO_NEW_PRIVILEGES = ["no-new-privileges:true"]
 MASK_OPTIONS = "ro,size=4k,mode=0700"  # the cover of another group's folder (jupyterhub_config.py)
+
+
+def tmp_options(size: int) -> str:
+    """A member's bounded /tmp (jupyterhub_config.py)."""
+    return f"rw,nosuid,nodev,size={size},mode=1777"
 # What a server's HostConfig may carry besides the settings checked one by one below; any
 # other key with a value is refused.
 HARMLESS_HOST_CONFIG = {"AutoRemove", "CpuShares", "CpuPeriod", "LogConfig", "ShmSize", "Init", "ReadonlyRootfs", "OomScoreAdj"}
@@ -47,6 +52,7 @@ class Member:
     gpus: bool  # her groups give her GPUs
     memory: int
     cpu_limit: float
+    tmp_size: int  # her /tmp, a tmpfs, in bytes
 
 
 class Lab:
@@ -72,6 +78,7 @@ class Lab:
                 gpus=user["gpus"] is not None,
                 memory=memory_bytes(user["mem_limit"]),
                 cpu_limit=user["cpu_limit"],
+                tmp_size=user["tmp_size"],
             )
         self.images = frozenset(image for member in self.members.values() for image in member.images)
 
@@ -210,7 +217,8 @@ def check_container(lab: Lab, member: Member, spec: dict) -> None:
     expect(not host.get("Mounts") and not host.get("VolumesFrom"), "no other mounts or volumes")
     expect(set(spec.get("Volumes") or {}) <= {target for target, _ in member.binds.values()}, "no anonymous volumes")
     tmpfs = host.get("Tmpfs") or {}
-    expect(tmpfs == {path: MASK_OPTIONS for path in member.masked}, f"tmpfs {tmpfs} is not the covers of other groups' folders")
+    wanted_tmpfs = {"/tmp": tmp_options(member.tmp_size), **{path: MASK_OPTIONS for path in member.masked}}
+    expect(tmpfs == wanted_tmpfs, f"tmpfs {tmpfs} is not her bounded /tmp and the covers of other groups' folders")
     expect(host.get("Privileged") in (None, False), "a member's server is never privileged")
     expect(not host.get("CapAdd") and "ALL" in (host.get("CapDrop") or []), "a member's server drops all capabilities and adds none")
     expect(not host.get("Devices") and not host.get("DeviceCgroupRules"), "a member's server gets no devices")
@@ -254,15 +262,19 @@ def check_service(lab: Lab, member: Member, spec: dict) -> None:
     expect(image in member.images, f"image {image!r} is not one the hub's data allows {member.name}")
     check_user(member, container.get("User"))
     binds, covers, wanted = [], [], {source: (target, read_only) for source, (target, read_only) in member.binds.items()}
+    tmp = {"SizeBytes": member.tmp_size, "Mode": 0o1777}
     for mount in container.get("Mounts") or []:
-        if mount.get("Type") == "tmpfs":
+        if mount.get("Type") == "tmpfs" and mount.get("Target") == "/tmp":
+            expect(mount.get("TmpfsOptions") == tmp and not mount.get("ReadOnly"), f"/tmp {mount}: her bounded /tmp is {tmp}")
+            covers.append("/tmp")
+        elif mount.get("Type") == "tmpfs":
             covers.append(mount.get("Target"))
             expect(bool(mount.get("ReadOnly")), "a cover is read-only")
         else:
             expect(mount.get("Type") == "bind", f"mount type {mount.get('Type')!r}: binds and covers only")
             binds.append((mount.get("Source"), (mount.get("Target"), bool(mount.get("ReadOnly")))))
     expect(dict(binds) == wanted and len(binds) == len(wanted), f"mounts {binds} are not exactly {member.name}'s home, shares and groups' folders")
-    expect(set(covers) == member.masked, f"tmpfs {covers} is not the covers of other groups' folders")
+    expect(sorted(covers) == sorted({"/tmp", *member.masked}), f"tmpfs {covers} is not her bounded /tmp and the covers of other groups' folders")
     expect(set(container.get("Groups") or []) == member.group_gids, f"extra groups {container.get('Groups')}: {member.name}'s are {sorted(member.group_gids)}")
     expect(not container.get("CapabilityAdd") and "ALL" in (container.get("CapabilityDrop") or []), "a member's server drops all capabilities and adds none")
     checked = {"User", "Mounts", "Groups", "CapabilityAdd", "CapabilityDrop"}

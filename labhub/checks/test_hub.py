@@ -251,6 +251,14 @@ def test_the_registrys_last_retention_run_succeeded(target):
     assert found["bytes_after"] <= found["bytes_before"], f"registry size: expected no growth during its garbage collection, found {found}"
 
 
+def bounded_tmp(server: dict) -> bool:
+    """/tmp a tmpfs with a size (a container's Tmpfs, or a swarm service's tmpfs mount)."""
+    host = server["HostConfig"]
+    if "size=" in (host.get("Tmpfs") or {}).get("/tmp", ""):
+        return True
+    return any(m.get("Type") == "tmpfs" and m.get("Target") == "/tmp" and (m.get("TmpfsOptions") or {}).get("SizeBytes") for m in host.get("Mounts") or [])
+
+
 def test_users_servers_run_as_their_host_account_unprivileged(target):
     """On every node of a swarm lab too: the servers the swarm placed there."""
     if not target.config.hub.enabled:
@@ -277,9 +285,10 @@ def test_users_servers_run_as_their_host_account_unprivileged(target):
             "limits": (server["HostConfig"]["Memory"] > 0, (server["HostConfig"].get("CpuQuota") or server["HostConfig"].get("NanoCpus") or 0) > 0,
                        server["HostConfig"].get("PidsLimit")),
             "no privileges": (server["HostConfig"].get("CapDrop"), server["HostConfig"].get("SecurityOpt")),
+            "/tmp bounded": bounded_tmp(server),
         }
         expected = {"user": f"{uid}:{gid}", "privileged": False, "docker socket": False, "image allowed": True, "shares": shares,
                     "limits": (True, True, target.config.hub.pids_limit),
                     # A swarm service's container gets no-new-privileges from daemon.json (test_docker checks it there).
-                    "no privileges": (["ALL"], None if swarm else ["no-new-privileges:true"])}
+                    "no privileges": (["ALL"], None if swarm else ["no-new-privileges:true"]), "/tmp bounded": True}
         assert found == expected, f"container {name}: expected {expected}, found {found} (image {server['Config']['Image']})"

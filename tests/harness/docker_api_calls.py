@@ -65,7 +65,7 @@ def lawful(**change):
         "CpuShares": 128,
         "AutoRemove": True,
         "GroupAdd": [str(grp.getgrnam(g).gr_gid) for g in member["folders"].values()],
-        "Tmpfs": {path: "ro,size=4k,mode=0700" for path in member["masked"]},
+        "Tmpfs": {"/tmp": f"rw,nosuid,nodev,size={member['tmp_size']},mode=1777", **{path: "ro,size=4k,mode=0700" for path in member["masked"]}},
     }
     spec = {"Image": IMAGE, "User": f"{account.pw_uid}:{account.pw_gid}", "Cmd": ["sleep", "120"], "HostConfig": host}
     for key, value in change.items():
