@@ -24,6 +24,7 @@ import bcrypt
 sys.path.insert(0, "/srv/jupyterhub")  # login_guard.py, beside this file
 from login_guard import DATA, SetupCodes  # noqa: E402
 
+
 def set_password(name: str, password: str, dbm_path: str = f"{DATA}/passwords.dbm", min_length: int = 8) -> None:
     """A sysadmin resets a member's FirstUse password (forgotten, or claimed by someone else):
     her files, servers and groups stay; only the stored hash changes."""

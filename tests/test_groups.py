@@ -113,7 +113,7 @@ def test_a_group_folder_on_a_share_is_made_there_and_covered_for_others(groups_l
     assert users["frank"].write("frank", f"{SHARE_FOLDER[1:]}/mine.txt", "x")[0] >= 400, "and cannot write into the cover"
     assert users["frank"].read("frank", "mnt/analysis/everyone.txt") == (200, "for everyone\n"), "the rest of the share is his as before"
     frank = json.loads(hub_lab.docker("inspect jupyter-frank"))[0]["HostConfig"]
-    assert frank["Tmpfs"] == {SHARE_FOLDER: "ro,size=4k,mode=0700"}
+    assert frank["Tmpfs"] == {SHARE_FOLDER: "ro,size=4k,mode=0700", "/tmp": f"rw,nosuid,nodev,size={512 * 1024**2},mode=1777"}, "and /tmp is his, bounded"
 
 
 def test_group_images_are_offered_to_members_and_refused_to_others(groups_lab):

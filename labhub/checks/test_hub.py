@@ -14,6 +14,7 @@ from cryptography.hazmat.primitives.hashes import SHA256
 
 from labhub.checks.target import server_account
 from labhub.ops.compose import EnvKeys
+from labhub.config.hub import memory_bytes
 from labhub.config.tls import EXPIRY_WARNING_DAYS, HSTS_MAX_AGE, certificate_names, name_matches, tls_name
 from labhub.local import local_path
 from labhub.ops.shell import HTTP_STATUS, q
@@ -292,3 +293,20 @@ def test_users_servers_run_as_their_host_account_unprivileged(target):
                     # A swarm service's container gets no-new-privileges from daemon.json (test_docker checks it there).
                     "no privileges": (["ALL"], None if swarm else ["no-new-privileges:true"]), "/tmp bounded": True}
         assert found == expected, f"container {name}: expected {expected}, found {found} (image {server['Config']['Image']})"
+
+
+def test_members_servers_write_little_outside_their_homes(target):
+    """A server's writable layer is on the host's disk, beside Docker's data: the engine's own
+    measure of it (SizeRw), per running server, against hub.server_layer_limit."""
+    if not target.config.hub.enabled:
+        pytest.skip(f"{target.name} runs no hub (hub.enabled: False)")
+    limit = memory_bytes(target.config.hub.server_layer_limit)
+    listing = target.read("curl -sf --unix-socket /var/run/docker.sock "
+                          "'http://docker/containers/json?size=1&filters=%7B%22name%22%3A%5B%22%5Ejupyter-%22%5D%7D'")
+    over = sorted(((container.get("SizeRw") or 0, container["Names"][0].lstrip("/")) for container in json.loads(listing or "[]")
+                   if (container.get("SizeRw") or 0) > limit), reverse=True)
+    assert not over, (
+        f"members' servers: expected at most {target.config.hub.server_layer_limit} written outside the home (hub.server_layer_limit), found "
+        + ", ".join(f"{name} {size / 1024**2:.0f} MiB" for size, name in over)
+        + " (docker diff <name> lists the files; a restart of the server discards them)"
+    )

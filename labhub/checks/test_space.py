@@ -1,14 +1,8 @@
 """Room on the disks the lab fills: each filesystem that holds the members' homes, Docker's
 data (images, the registry, the hub's database) or the backup's staging is at most
 alerts.disk_percent full (85% by default); one that is fuller is named with its largest
-homes, the first place to look. And what members' servers write outside their homes: /tmp
-is a bounded tmpfs (test_hub.py), the container's writable layer is measured here."""
+homes, the first place to look. (What members' servers write outside their homes: test_hub.py.)"""
 
-import json
-
-import pytest
-
-from labhub.config.hub import memory_bytes
 from labhub.ops.shell import q
 from tasks.backup import STATE_DIR
 
@@ -39,19 +33,3 @@ def test_the_labs_filesystems_have_room(target):
         f"the largest homes: {largest or 'none'}"
     )
 
-
-def test_members_servers_write_little_outside_their_homes(target):
-    """A server's writable layer is on the host's disk, beside Docker's data: the engine's own
-    measure of it (SizeRw), per running server, against hub.server_layer_limit."""
-    if not target.config.hub.enabled:
-        pytest.skip(f"{target.name} runs no hub (hub.enabled: False)")
-    limit = memory_bytes(target.config.hub.server_layer_limit)
-    listing = target.read("curl -sf --unix-socket /var/run/docker.sock "
-                          "'http://docker/containers/json?size=1&filters=%7B%22name%22%3A%5B%22%5Ejupyter-%22%5D%7D'")
-    over = sorted(((container.get("SizeRw") or 0, container["Names"][0].lstrip("/")) for container in json.loads(listing or "[]")
-                   if (container.get("SizeRw") or 0) > limit), reverse=True)
-    assert not over, (
-        f"members' servers: expected at most {target.config.hub.server_layer_limit} written outside the home (hub.server_layer_limit), found "
-        + ", ".join(f"{name} {size / 1024**2:.0f} MiB" for size, name in over)
-        + " (docker diff <name> lists the files; a restart of the server discards them)"
-    )
