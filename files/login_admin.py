@@ -77,7 +77,7 @@ if __name__ == "__main__":
     if settings["authenticator"] != wanted:
         raise SystemExit(f"hub.authenticator is {settings['authenticator']!r}: {arguments.command} is for {wanted!r} (see docs/logins.md)")
     members = {user["name"] for user in settings["users"]}
-    named = [name.lower() for name in getattr(arguments, "members", None) or [getattr(arguments, "member", None)] if name]
+    named = [name.lower() for name in (arguments.members if arguments.command == "setup-code" else [arguments.member])]
     for name in named:
         if name not in members:
             raise SystemExit(f"{name!r} is not a member of this lab (labhub.json)")

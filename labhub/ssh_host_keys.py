@@ -17,11 +17,10 @@ PYINFRA_WARNINGS = ("WARNING: REMOTE HOST IDENTIFICATION HAS CHANGED", "Someone 
 REMOVE_COMMAND = "ssh-keygen -R "
 
 
-def inventory_host(entry: str) -> tuple[str | None, str | None]:
+def inventory_host(address: str, port: str) -> tuple[str | None, str | None]:
     """The server's name in the inventory, and the known_hosts file it names (ssh_known_hosts_file)."""
     from pyinfra.context import ctx_state
 
-    address, _, port = entry.strip("[").partition("]:")
     try:
         hosts = list(ctx_state.get().inventory)
     except Exception:  # no pyinfra state: the default file
@@ -34,8 +33,8 @@ def inventory_host(entry: str) -> tuple[str | None, str | None]:
 
 
 def changed_key_message(entry: str) -> str:
-    name, known_hosts = inventory_host(entry)
-    address, _, port = entry.strip("[").partition("]:")
+    address, _, port = entry.strip("[").partition("]:")  # "[host]:port", or "host" for port 22
+    name, known_hosts = inventory_host(address, port)
     remove = f"ssh-keygen -R {shlex.quote(entry)}" + (f" -f {shlex.quote(known_hosts)}" if known_hosts else "")
     scan = f"ssh-keyscan {'-p ' + port + ' ' if port else ''}{shlex.quote(address)} 2>/dev/null | ssh-keygen -lf -"
     return (

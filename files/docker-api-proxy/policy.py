@@ -18,11 +18,6 @@ from urllib.parse import parse_qs, unquote
 PREFIX = "jupyter-"  # DockerSpawner's container and service names: jupyter-<member>[--<server>]
 NO_NEW_PRIVILEGES = ["no-new-privileges:true"]
 MASK_OPTIONS = "ro,size=4k,mode=0700"  # the cover of another group's folder (jupyterhub_config.py)
-
-
-def tmp_options(size: int) -> str:
-    """A member's bounded /tmp (jupyterhub_config.py)."""
-    return f"rw,nosuid,nodev,size={size},mode=1777"
 # What a server's HostConfig may carry besides the settings checked one by one below; any
 # other key with a value is refused.
 HARMLESS_HOST_CONFIG = {"AutoRemove", "CpuShares", "CpuPeriod", "LogConfig", "ShmSize", "Init", "ReadonlyRootfs", "OomScoreAdj"}
@@ -30,6 +25,11 @@ HARMLESS_HOST_CONFIG = {"AutoRemove", "CpuShares", "CpuPeriod", "LogConfig", "Sh
 HARMLESS_CONTAINER_SPEC = {"Image", "Args", "Command", "Env", "Labels", "Dir", "Hostname", "TTY", "StopGracePeriod", "Healthcheck", "Init", "ReadOnly"}
 READ_ONLY_CALLS = {("GET", "/_ping"), ("HEAD", "/_ping"), ("GET", "/version")}
 CONTAINER_ACTIONS = {("GET", "json"), ("GET", "logs"), ("POST", "start"), ("POST", "stop"), ("POST", "wait"), ("POST", "kill"), ("DELETE", "")}
+
+
+def tmp_options(size: int) -> str:
+    """A member's bounded /tmp (jupyterhub_config.py)."""
+    return f"rw,nosuid,nodev,size={size},mode=1777"
 
 
 class Refused(Exception):

@@ -32,4 +32,3 @@ def test_the_labs_filesystems_have_room(target):
         f"filesystem {mount}: expected at most {limit}% used (alerts.disk_percent), found {percent}% ({used} of {size} GiB); "
         f"the largest homes: {largest or 'none'}"
     )
-

@@ -144,6 +144,10 @@ class Hub(Model):
         None, description="size of /tmp in a member's server: a tmpfs, whose pages count against her memory limit, so her scratch "
         "files never fill the host's disk (K, M, G, T); none: half her memory limit"
     )
+    server_layer_limit: str = Field(
+        "10G", description="what a member's server may write outside her home, /tmp and the shares (its container's writable "
+        "layer, on the host's disk: packages installed into the image's paths, say) before the host checks name it (K, M, G, T)"
+    )
     cpu_limit: float = Field(2.0, description="CPU limit of each user's container, in cores")
     pids_limit: int = Field(1024, description="processes and threads each user's container may run (a fork bomb stops there, not at the host)")
     idle_timeout: int = Field(3600, description="seconds of inactivity after which a user's server is stopped (jupyterhub-idle-culler); 0: never")
@@ -221,16 +225,13 @@ class Hub(Model):
 
     _image_references = field_validator("base_image", "registry_image")(check_image_reference)
 
-    server_layer_limit: str = Field(
-        "10G", description="what a member's server may write outside her home, /tmp and the shares (its container's writable "
-        "layer, on the host's disk: packages installed into the image's paths, say) before the host checks name it (K, M, G, T)"
-    )
     _memory = field_validator("mem_limit", "server_layer_limit")(check_memory)
 
     @field_validator("tmp_size")
     @classmethod
     def _tmp_size(cls, size: str | None) -> str | None:
         return None if size is None else check_memory(size)
+
     _cpu = field_validator("cpu_limit")(check_cpu)
 
     _registry_prune_calendar = field_validator("registry_prune_calendar")(check_calendar)
