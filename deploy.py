@@ -4,16 +4,18 @@
 """
 
 from labhub.ops import facts
-from tasks import alerts, backup, certificates, docker, drift, groups, hub, shares, swarm, users
+from tasks import alerts, backup, certificates, disk, docker, drift, groups, hub, shares, swarm, users
 
 facts.read_ahead()  # what the last run read on this host, read again in one round trip (labhub/ops/facts.py)
 certificates.extra()  # extra CA certificates (TLS-inspecting proxy), before anything downloads
 swarm.departures()  # a swarm lab: nodes gone from data drained and removed by the hub, then out of the swarm
 docker.engine()  # Docker Engine + Compose v2, daemon.json, dockerd running
+disk.homes_disk()  # hub.homes_device: an empty disk formatted as XFS, the homes moved onto it, mounted at /home with quotas
 users.accounts()  # admins in `docker`; jupyter-<name> accounts; removed ones locked
 shares.cifs()  # CIFS shares: credentials files, fstab lines, mounted
 users.homes()  # a swarm lab: members' homes on the homes share (mounted at /home just now)
 groups.folders()  # research groups: host groups of exactly their members, their folders (setgid 2770, or on a share)
+disk.quotas()  # hub.home_quota: each home and group folder its own project quota (XFS), enforced by the kernel
 swarm.membership()  # a swarm lab: the hub manages the swarm and its overlay network, workers join; node labels
 alerts.delivery()  # the nightly jobs' heartbeat URLs (root-only); on the control host, where its alerts go
 backup.restic()  # restic, the backup repository's secrets (root-only), the repository opened

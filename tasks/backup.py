@@ -6,6 +6,8 @@
 - `restored()`: with `restore` in data, the lab from a snapshot (homes, the hub's database and
   passwords, its secrets, the registry if backed up), once, before the hub starts.
 - `nightly()`: the systemd service and timer that run files/labhub-backup.
+- `member_files()` (restore-files.py): one member's file or folder from a snapshot, into her
+  ~/restored/<date>/, by files/labhub-restore-files.
 
 Snapshots are tagged `labhub` and made under the server's inventory name (restic --host), so
 a reinstalled server with the same name finds its own "latest".
@@ -14,7 +16,7 @@ a reinstalled server with the same name finds its own "latest".
 from __future__ import annotations
 
 from pyinfra import host
-from pyinfra.api import deploy
+from pyinfra.api import DeployError, deploy
 
 from labhub.config import BACKUP_SECRETS_DIR, LabHost
 from labhub.inventory import host_config
@@ -29,6 +31,7 @@ ENV_FILE = restic_ops.ENV_FILE
 PASSWORD_FILE = f"{BACKUP_SECRETS_DIR}/password"
 BACKUP_SCRIPT = "/usr/local/sbin/labhub-backup"
 RESTORE_SCRIPT = "/usr/local/sbin/labhub-restore"
+RESTORE_FILES_SCRIPT = "/usr/local/sbin/labhub-restore-files"
 LAST_SUCCESS = f"{STATE_DIR}/last-success.json"
 REPOSITORY_STAMP = f"{STATE_DIR}/repository"
 HUB_DATA_VOLUME = f"{PROJECT}_hub-data"
@@ -86,6 +89,7 @@ def restic():
             files.ManagedFile(PASSWORD_FILE, config.backup.credentials.password.get_secret_value() + "\n", mode=0o600, secret=True),
             files.ManagedFile(BACKUP_SCRIPT, (REPO / "files" / "labhub-backup").read_text(), mode=0o755),
             files.ManagedFile(RESTORE_SCRIPT, (REPO / "files" / "labhub-restore").read_text(), mode=0o755),
+            files.ManagedFile(RESTORE_FILES_SCRIPT, (REPO / "files" / "labhub-restore-files").read_text(), mode=0o755),
         ],
     )
     restic_ops.repository(
@@ -125,3 +129,16 @@ def nightly(restore=None):
     if restore is not None:
         systemd.run_now(name="A backup of the restored server", unit="labhub-backup.service", when=[restore])
     return timer
+
+
+@deploy("Restore files")
+def member_files():
+    config = host_config(host)
+    request = config.restore_files
+    if request is None:
+        raise DeployError(f"host '{host.name}': restore-files.py needs --data member=<name> --data path=<file or folder in her home> "
+                          "(and --data snapshot=<latest, YYYY-MM-DD or ID>); nothing was changed")
+    restic_ops.member_files(
+        name=f"{request.path} of {request.member} from snapshot {request.snapshot} into her ~/restored/",
+        script=RESTORE_FILES_SCRIPT, backup_host=host.name, member=request.member, path=request.path, snapshot=request.snapshot,
+    )

@@ -17,8 +17,9 @@ import pytest
 SHARED_HOSTS = {
     "hub_lab": ("tests/test_browser.py", "tests/test_docker_api.py", "tests/test_groups.py", "tests/test_hub.py", "tests/test_drift.py::test_drift_of_the_hub_stack"),
     "lab": ("tests/test_drift.py", "tests/test_host_checks.py", "tests/test_idempotence.py"),
+    "vm_lab": ("tests/test_vm_shares.py", "tests/test_vm_quotas.py"),
 }
-LONGEST_FIRST = ("hub_lab", "tests/test_shares_vm.py", "tests/test_swarm.py", "tests/test_backup.py", "tests/test_tls.py",
+LONGEST_FIRST = ("hub_lab", "vm_lab", "tests/test_swarm.py", "tests/test_backup.py", "tests/test_tls.py",
                  "tests/test_interruptions.py", "lab", "tests/test_alerts.py", "tests/test_logins.py", "tests/test_hub_upgrade.py", "tests/test_ldap.py", "tests/test_faults.py",
                  "tests/test_host_changes.py", "tests/test_secrets.py")
 
@@ -91,6 +92,15 @@ def lab(tmp_path_factory, testhost_image, ssh_key, docker_repo):
     from tests.harness.lab import converged_lab
 
     with converged_lab(tmp_path_factory.mktemp("lab"), testhost_image, ssh_key, docker_repo) as lab:
+        yield lab
+
+
+@pytest.fixture(scope="session")
+def vm_lab(tmp_path_factory):
+    """The VM (a real kernel: CIFS, quotas) with its Samba server, converged once, shared in order."""
+    from tests.harness.vmlab import converged_vm_lab
+
+    with converged_vm_lab(tmp_path_factory.mktemp("vm")) as lab:
         yield lab
 
 

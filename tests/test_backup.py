@@ -86,6 +86,8 @@ def test_a_members_work_is_backed_up(drill):
     old.host.exec("head -c 5M /dev/urandom > /home/jupyter-alice/thesis/measurements.bin && chown jupyter-alice:users /home/jupyter-alice/thesis/measurements.bin")
     # Her group's folder (research group optics): backed up too.
     old.host.exec(f"echo 'shared spectra' > {GROUP_FILE} && chown jupyter-alice:lab-optics {GROUP_FILE}")
+    # A link out of her home, which a restore of her files must refuse to follow.
+    old.host.exec("ln -s /home/jupyter-bob /home/jupyter-alice/escape && chown -h jupyter-alice:users /home/jupyter-alice/escape")
     drill["alice_uid"] = uid_of(old, "jupyter-alice")
     drill["secrets"] = old.host.exec("sha256sum /opt/jupyterhub/secrets.env").stdout.split()[0]
 
@@ -105,6 +107,40 @@ def test_a_second_backup_with_nothing_changed_adds_almost_nothing(drill):
     added = record["summary"]["data_added"]
     print(f"incremental backup, nothing changed: {added} bytes added (full: {full['summary']['data_added']}), {seconds:.1f} s")
     assert added < 1024 * 1024 and added < full["summary"]["data_added"] / 10, "deduplicated: only the hub's state moved"
+
+
+def restore_files(old, *data: str) -> cli.Run:
+    return cli.pyinfra(old.inventory, "-y", "restore-files.py", *[arg for item in data for arg in ("--data", item)])
+
+
+def test_a_members_deleted_folder_comes_back_into_her_restored_folder_from_the_command_line(drill):
+    old, home = drill["old"], "/home/jupyter-alice"
+    snapshots = json.loads(old.host.exec(f"{RESTIC} snapshots --json --host {SERVER} --tag labhub").stdout)
+    date = snapshots[-1]["time"][:10]
+    files = "thesis/chapter3.ipynb thesis/measurements.bin"
+    before = old.host.exec(f"cd {home} && sha256sum {files}").stdout
+    old.host.exec(f"rm -r {home}/thesis")
+
+    run = restore_files(old, "member=alice", "path=thesis", f"snapshot={date}")
+    assert run.returncode == 0, run.explain()
+    assert f"restored 'thesis' of alice from snapshot {snapshots[-1]['short_id']} ({date} " in run.output
+    restored = f"{home}/restored/{date}"
+    assert old.host.exec(f"cd {restored} && sha256sum {files}").stdout == before, "byte-identical"
+    owners = old.host.exec(f"find {home}/restored -printf '%u:%g\n' | sort -u").stdout.split()
+    assert owners == ["jupyter-alice:users"], "written as her"
+    assert old.host.exec("ls -A /var/lib/labhub | grep -c restore-files || true").stdout.strip() == "0", "no staging left"
+
+    again = restore_files(old, "member=alice", "path=thesis", f"snapshot={date}")
+    assert again.returncode != 0 and f"{restored}/thesis exists already (from an earlier restore?); move or rename it" in again.output
+    assert old.host.exec(f"cd {restored} && sha256sum {files}").stdout == before, "not overwritten"
+
+    link = restore_files(old, "member=alice", "path=escape")
+    assert link.returncode != 0 and "'escape' is a symbolic link out of her home (to /home/jupyter-bob)" in link.output, link.explain()
+    for bad, says in (("path=../jupyter-bob", "without '..'"), ("path=/etc/shadow", "relative to it"), ("path=thesis/../../jupyter-bob", "without '..'")):
+        refused = restore_files(old, "member=alice", bad)
+        assert refused.returncode != 0 and says in refused.output and "no host was contacted" in refused.output, refused.explain()
+    assert old.host.exec(f"ls -A {home}/restored/{date}").stdout.split() == ["thesis"], "nothing else was written"
+    old.host.exec(f"mv {restored}/thesis {home}/thesis && rm -r {home}/restored")
 
 
 def test_a_backup_taken_while_the_hub_writes_restores_to_a_sound_database(drill):

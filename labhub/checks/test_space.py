@@ -1,10 +1,16 @@
 """Room on the disks the lab fills: each filesystem that holds the members' homes, Docker's
 data (images, the registry, the hub's database) or the backup's staging is at most
 alerts.disk_percent full (85% by default); one that is fuller is named with its largest
-homes, the first place to look. (What members' servers write outside their homes: test_hub.py.)"""
+homes, the first place to look. With quotas: every home and group folder has its own project
+with the limit data gives it, and none uses more than alerts.quota_percent of it (95%), read
+from the quota report, not by walking the files. (What members' servers write outside their
+homes: test_hub.py.)"""
 
+from labhub.config.disk import quotas_on
+from labhub.ops.quotas import DiskState, filesystem_of
 from labhub.ops.shell import q
 from tasks.backup import STATE_DIR
+from tasks.disk import quota_directories
 
 LARGEST = 3  # homes named when a filesystem is too full
 
@@ -25,10 +31,65 @@ def test_the_labs_filesystems_have_room(target):
     full = {mount: row for mount, row in rows.items() if row[0] > limit}
     if not full:
         return
-    homes = target.read(f"du -sk /home/jupyter-* 2>/dev/null | sort -rn | head -n {LARGEST}; true").splitlines()
-    largest = ", ".join(f"{line.split()[1].rsplit('/', 1)[-1]} {int(line.split()[0]) / 1024 / 1024:.1f} GiB" for line in homes if len(line.split()) == 2)
+    if quotas_on(target.config):
+        used = sorted(((u, path) for path, u, _ in quota_use(target)), reverse=True)[:LARGEST]
+        largest = ", ".join(f"{path.rsplit('/', 1)[-1]} {u / 1024 / 1024:.1f} GiB" for u, path in used)
+    else:
+        homes = target.read(f"du -sk /home/jupyter-* 2>/dev/null | sort -rn | head -n {LARGEST}; true").splitlines()
+        largest = ", ".join(f"{line.split()[1].rsplit('/', 1)[-1]} {int(line.split()[0]) / 1024 / 1024:.1f} GiB" for line in homes if len(line.split()) == 2)
     mount, (percent, size, used) = max(full.items(), key=lambda item: item[1][0])
     raise AssertionError(
         f"filesystem {mount}: expected at most {limit}% used (alerts.disk_percent), found {percent}% ({used} of {size} GiB); "
         f"the largest homes: {largest or 'none'}"
+    )
+
+
+def disk_state(target) -> dict:
+    directories = quota_directories(target.config)
+    fact = DiskState()
+    return fact.process(target.read(fact.command([d.path for d in directories])).splitlines())
+
+
+def quota_use(target) -> list[tuple[str, int, int]]:
+    """(directory, KiB used, KiB limit) of each home and group folder in its own project."""
+    state, use = disk_state(target), []
+    for directory in quota_directories(target.config):
+        now = state["directories"].get(directory.path)
+        if now and now["project"] is not None:
+            found = state["limits"].get((filesystem_of(state, directory.path).get("target"), now["project"]))
+            if found:
+                use.append((directory.path, found["used_kib"], found["limit_kib"]))
+    return use
+
+
+def mib(kib: int) -> str:
+    return f"{kib / 1024:.0f} MiB" if kib else "no limit"
+
+
+def test_homes_and_group_folders_have_their_quotas(target):
+    if not quotas_on(target.config):
+        return
+    state, wrong = disk_state(target), []
+    for directory in quota_directories(target.config):
+        now = state["directories"].get(directory.path)
+        if now is None:
+            wrong.append(f"{directory.path}: missing")
+            continue
+        project = directory.project(now["owner"])
+        found = state["limits"].get((filesystem_of(state, directory.path).get("target"), project), {}).get("limit_kib", 0)
+        if now["project"] != project or not now["inherit"]:
+            wrong.append(f"{directory.path}: expected its own project {project} (inherited by new files), found project {now['project']}"
+                         f"{'' if now['inherit'] else ' without inheritance'}")
+        elif found != directory.limit_kib:
+            wrong.append(f"{directory.path}: expected a quota of {mib(directory.limit_kib)}, found {mib(found)}")
+    assert not wrong, "; ".join(wrong) + " (the next deploy sets them as data says)"
+
+
+def test_no_home_or_group_folder_is_nearly_at_its_quota(target):
+    if not quotas_on(target.config):
+        return
+    percent = target.config.alerts.quota_percent
+    full = [(used * 100 // limit, path, used, limit) for path, used, limit in quota_use(target) if limit and used * 100 > limit * percent]
+    assert not full, "; ".join(
+        f"{path}: {share}% of its quota used ({mib(used)} of {mib(limit)}; alerts.quota_percent is {percent})" for share, path, used, limit in sorted(full, reverse=True)
     )

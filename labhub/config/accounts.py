@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pydantic import Field, field_validator, model_validator
 
+from labhub.config.disk import check_size
 from labhub.config.common import (
     JUPYTER_PREFIX, MAX_HUB_NAME, MAX_UNIX_NAME, PRIVILEGED_GROUPS, UID_MAX, UID_MIN, UNIX_NAME, UNIX_NAME_RULE, Model,
     check_uid, check_unix_name, expand_name_shorthand, is_plain_path,
@@ -38,6 +39,7 @@ class HubUser(Model):
     group: str = Field("users", description="primary group of the host account (GID 100 'users' by default; created if missing)")
     shell: str = Field("/bin/bash", description="login shell of the host account")
     admin: bool = Field(False, description="JupyterHub admin (sees and manages other users' servers)")
+    home_quota: str | None = Field(None, description="the most her home may hold, instead of hub.home_quota (K, M, G, T)")
 
     _shorthand = model_validator(mode="before")(expand_name_shorthand)
 
@@ -47,6 +49,7 @@ class HubUser(Model):
         return check_unix_name(name, MAX_HUB_NAME, "a hub user name")
 
     _uid = field_validator("uid")(check_uid)
+    _home_quota = field_validator("home_quota")(check_size)
 
     @field_validator("group")
     @classmethod

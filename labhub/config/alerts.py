@@ -91,6 +91,7 @@ class Alerts(Model):
     targets: list[AlertTarget] = Field(default_factory=list, description="where alerts go, each with its least severity")
     remind_hours: int = Field(24, description="while a condition lasts, a reminder at most this often")
     disk_percent: int = Field(85, description="a filesystem holding homes, Docker's data or the backup's staging fuller than this is reported")
+    quota_percent: int = Field(95, description="a home or group folder using more of its quota than this is reported, with its use")
     silence: list[str] = Field(default_factory=list, description="known conditions not sent, as '<host>:<kind>' (kinds: drift, unreachable, backup, registry, certificate, disk, converge)")
     heartbeats: Heartbeats = Field(default_factory=Heartbeats, description="dead man's switch URLs of the nightly jobs")
 
@@ -108,7 +109,7 @@ class Alerts(Model):
             raise ValueError("must be 1 to 720 hours")
         return hours
 
-    @field_validator("disk_percent")
+    @field_validator("disk_percent", "quota_percent")
     @classmethod
     def _percent(cls, percent: int) -> int:
         if not 1 <= percent <= 100:

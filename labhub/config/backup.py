@@ -89,3 +89,34 @@ class Backup(Model):
     @property
     def is_s3(self) -> bool:
         return bool(self.repository and self.repository.startswith("s3:"))
+
+
+SNAPSHOT_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+
+
+class RestoreFiles(Model):
+    """One file or folder of a member's home back from a snapshot, into her ~/restored/<date>/
+    (restore-files.py; on the command line: --data member=alice --data path=... --data snapshot=...)."""
+
+    member: str = Field(description="the member (hub user name) whose file or folder comes back")
+    path: str = Field(description="the file or folder, relative to her home, e.g. notebooks/thesis.ipynb")
+    snapshot: str = Field("latest", description="'latest', a date (YYYY-MM-DD: that day's last snapshot) or a snapshot ID")
+
+    @field_validator("path", mode="before")
+    @classmethod
+    def _path(cls, path: object) -> object:
+        if not isinstance(path, str):
+            return path
+        if not path or path.startswith(("/", "~")):
+            raise ValueError(f"must be a path inside her home, relative to it (e.g. notebooks/thesis.ipynb), not {path!r}")
+        if any(part in ("..", ".", "") for part in path.rstrip("/").split("/")) or any(ord(c) < 32 for c in path):
+            raise ValueError(f"must be a plain path inside her home, without '..', '.', '//' or control characters, not {path!r}")
+        return path.rstrip("/")
+
+    @field_validator("snapshot", mode="before")
+    @classmethod
+    def _snapshot(cls, spec: object) -> object:
+        spec = f"{spec:08d}" if isinstance(spec, int) and not isinstance(spec, bool) else spec  # pyinfra reads digits as a number
+        if spec != "latest" and not (SNAPSHOT_DATE.fullmatch(str(spec)) or RESTIC_SNAPSHOT_ID.fullmatch(str(spec))):
+            raise ValueError("must be 'latest', a date such as 2026-11-30, or a restic snapshot ID (as `restic snapshots` shows)")
+        return spec

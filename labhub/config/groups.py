@@ -6,6 +6,7 @@ from __future__ import annotations
 from pydantic import Field, field_validator
 
 from labhub.config.common import MAX_UNIX_NAME, UNIX_NAME, UNIX_NAME_RULE, Model, check_labels, check_own_path, check_uid
+from labhub.config.disk import check_size
 from labhub.config.hub import Gpus, NotebookImage, check_cpu, check_gpus, check_memory
 
 # Host group of lab group <name>: a prefix keeps lab groups apart from the system's groups
@@ -27,6 +28,7 @@ class LabGroup(Model):
         f"same path into members' servers only; or a sub-path of a read-write share (the file server's permissions apply on the host; "
         f"other members' servers see it empty); none: {GROUP_FOLDERS}/<name>",
     )
+    quota: str | None = Field(None, description="the most its folder on this host may hold, enforced by the kernel like hub.home_quota (K, M, G, T); none: no limit")
     images: list[NotebookImage] = Field(default_factory=list, description="extra images only members may start (the spawn form shows them)")
     mem_limit: str | None = Field(None, description="memory limit of members' servers instead of hub.mem_limit (a member of several groups gets the largest)")
     cpu_limit: float | None = Field(None, description="CPU limit of members' servers instead of hub.cpu_limit (the largest of a member's groups)")
@@ -61,6 +63,7 @@ class LabGroup(Model):
         return folder
 
     _memory = field_validator("mem_limit")(check_memory)
+    _quota = field_validator("quota")(check_size)
     _cpu = field_validator("cpu_limit")(check_cpu)
 
     @property

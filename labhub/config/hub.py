@@ -10,6 +10,7 @@ from pydantic import Field, field_validator, model_validator
 
 from labhub.local import IMAGE_CONTEXTS
 
+from labhub.config.disk import check_device, check_size
 from labhub.config.common import ONE_LINE, Model, _check_unique, check_calendar, check_labels, check_image_reference, check_own_path, check_url
 from labhub.config.ldap import Ldap, check_ldap
 from labhub.config.login import Login
@@ -148,6 +149,14 @@ class Hub(Model):
         "10G", description="what a member's server may write outside her home, /tmp and the shares (its container's writable "
         "layer, on the host's disk: packages installed into the image's paths, say) before the host checks name it (K, M, G, T)"
     )
+    home_quota: str | None = Field(
+        None, description="the most a member's home may hold, enforced by the kernel (a project quota on the homes' filesystem: XFS "
+        "mounted with prjquota, or hub.homes_device); users[].home_quota overrides it (K, M, G, T); none: no limit"
+    )
+    homes_device: str | None = Field(
+        None, description="an empty disk or logical volume (e.g. /dev/sdb, /dev/vg0/homes) labhub formats as XFS and mounts at /home "
+        "with project quotas, moving the homes onto it; a device that holds anything is refused; none: /home stays where it is"
+    )
     cpu_limit: float = Field(2.0, description="CPU limit of each user's container, in cores")
     pids_limit: int = Field(1024, description="processes and threads each user's container may run (a fork bomb stops there, not at the host)")
     idle_timeout: int = Field(3600, description="seconds of inactivity after which a user's server is stopped (jupyterhub-idle-culler); 0: never")
@@ -226,6 +235,9 @@ class Hub(Model):
     _image_references = field_validator("base_image", "registry_image")(check_image_reference)
 
     _memory = field_validator("mem_limit", "server_layer_limit")(check_memory)
+
+    _home_quota = field_validator("home_quota")(check_size)
+    _homes_device = field_validator("homes_device")(check_device)
 
     @field_validator("tmp_size")
     @classmethod

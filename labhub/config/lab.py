@@ -12,7 +12,8 @@ from labhub.local import archive_images, file_identity, is_pem_certificate, loca
 
 from labhub.config.accounts import Admin, HubUser
 from labhub.config.alerts import Alerts
-from labhub.config.backup import RESTIC_SNAPSHOT_ID, Backup
+from labhub.config.backup import RESTIC_SNAPSHOT_ID, Backup, RestoreFiles
+from labhub.config.disk import check_quotas
 from labhub.config.common import EntryError, Model, _check_not_nested, _check_unique, _some
 from labhub.config.docker import Apt, DockerEngine
 from labhub.config.drift import DriftSchedule
@@ -50,6 +51,10 @@ class LabHost(Model):
         "One-off: pyinfra INVENTORY deploy.py --data restore=latest",
     )
     restore_force: bool = Field(False, description="restore even onto a host that holds lab data (it is overwritten: homes, hub database, secrets)")
+    restore_files: RestoreFiles | None = Field(
+        None, description="one-off, for restore-files.py: a member's file or folder from a snapshot into her ~/restored/<date>/; "
+        "pyinfra INVENTORY restore-files.py --data member=alice --data path=notebooks/thesis.ipynb --data snapshot=2026-11-30"
+    )
     image_archives: list[str] = Field(
         default_factory=list,
         description="`docker save` archives on this machine (absolute, or relative to the repository), uploaded and loaded "
@@ -113,6 +118,25 @@ class LabHost(Model):
                 raise ValueError(f"shares[{index}].gid: '{share.gid}' is not a group this host has (known: {_some(groups)})")
         return self
 
+    @model_validator(mode="before")
+    @classmethod
+    def _restore_files_from_cli(cls, data: Any) -> Any:
+        # restore-files.py's `--data member=... --data path=... --data snapshot=...`
+        if isinstance(data, dict) and {"member", "path"} & set(data):
+            data = dict(data)
+            data["restore_files"] = {key: data.pop(key) for key in ("member", "path", "snapshot") if key in data}
+        return data
+
+    @model_validator(mode="after")
+    def _restore_files_of_a_member(self) -> LabHost:
+        if self.restore_files is not None:
+            members = {u.name for u in self.users}
+            if self.restore_files.member not in members:
+                raise ValueError(f"member: '{self.restore_files.member}' is not in users (known: {_some(members)})")
+            if not self.backup.enabled:
+                raise ValueError("member: restore-files.py brings files back from this host's backups, and backup.enabled is false here")
+        return self
+
     @field_validator("restore", mode="before")
     @classmethod
     def _restore_from_cli(cls, spec: Any) -> Any:
@@ -166,6 +190,11 @@ class LabHost(Model):
                 if image.name in image_names:
                     raise EntryError(where, f"image '{image.name}' is also in {image_names[image.name]}: image names are the registry's repositories and must be distinct")
                 image_names[image.name] = f"groups[{index}]"
+        return self
+
+    @model_validator(mode="after")
+    def _quotas_fit_the_lab(self) -> LabHost:
+        check_quotas(self)
         return self
 
     def daemon_config(self, host_name: str) -> dict:

@@ -107,3 +107,10 @@ def restored(snapshot: str, backup_host: str, project: str, stack_dir: str, forc
         yield f"echo {q(refusal)} >&2; exit 1"
         return
     yield f"/usr/local/sbin/labhub-restore {q(snapshot)} {q(backup_host)} {q(project)} {q(stack_dir)}"
+
+
+@operation(is_idempotent=False)
+def member_files(script: str, backup_host: str, member: str, path: str, snapshot: str):
+    """Run the host's labhub-restore-files: asked for once, it runs once (a second run of the
+    same request is refused by the script, as the restored copy exists)."""
+    yield f"{script} {q(backup_host)} {q(member)} {q(path)} {q(snapshot)}"

@@ -7,7 +7,7 @@ import tempfile
 from pathlib import Path
 
 from tests.benchmark import __doc__ as USAGE
-from tests.benchmark import backup, class_start, drift, host_layer, hub, login_flood, suite, swarm
+from tests.benchmark import backup, class_start, drift, host_layer, hub, login_flood, quotas, suite, swarm
 from tests.benchmark.common import record
 
 SECTIONS = {
@@ -17,6 +17,7 @@ SECTIONS = {
     "class-start": class_start.class_start,
     "login-flood": login_flood.login_flood,
     "backup": backup.backup,
+    "quotas": quotas.quotas,
     "swarm": swarm.swarm,
     "suite": suite.suite,
 }

@@ -47,8 +47,9 @@ install -m 600 "$key" "$root/root/.ssh/authorized_keys"
 class VM:
     """A running VM: SSH on 127.0.0.1:ssh_port, console output in console.log."""
 
-    def __init__(self, workdir: Path, image: dict[str, Path], key: Path, memory_mb: int = 2048):
+    def __init__(self, workdir: Path, image: dict[str, Path], key: Path, memory_mb: int = 2048, disks: tuple[Path, ...] = ()):
         self.workdir, self.image, self.key, self.memory_mb = workdir, image, key, memory_mb
+        self.disks = disks  # extra raw disks: /dev/vdb, /dev/vdc, ... in this order
         self.overlay = workdir / "disk.qcow2"
         self.console = workdir / "console.log"
         self.process: subprocess.Popen | None = None
@@ -62,6 +63,7 @@ class VM:
                 "-kernel", str(self.image["kernel"]), "-initrd", str(self.image["initrd"]),
                 "-append", "root=/dev/vda rw console=ttyS0 net.ifnames=0 quiet",
                 "-drive", f"file={self.overlay},if=virtio,format=qcow2",
+                *[argument for disk in self.disks for argument in ("-drive", f"file={disk},if=virtio,format=raw")],
                 "-netdev", f"user,id=net0,hostfwd=tcp:127.0.0.1:{self.ssh_port}-:22",
                 "-device", "virtio-net-pci,netdev=net0",
                 "-display", "none", "-monitor", "none", "-serial", f"file:{self.console}",
@@ -142,9 +144,9 @@ def _vm_image() -> dict[str, Path]:
 
 
 @contextlib.contextmanager
-def running_vm(workdir: Path) -> Iterator[VM]:
+def running_vm(workdir: Path, disks: tuple[Path, ...] = ()) -> Iterator[VM]:
     image = vm_image()
-    vm = VM(workdir, image, image["key"])
+    vm = VM(workdir, image, image["key"], disks=disks)
     try:
         vm.start()
         yield vm

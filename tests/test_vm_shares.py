@@ -2,7 +2,7 @@
 emulation) provisioned by the real pyinfra CLI over SSH, mounting two shares from a Samba
 server on the runner's loopback. Credentials of `data` come from environment variables,
 those of `analysis` from the secrets file next to the inventory. The cases run in order on
-one VM; together they take a few minutes (the durations print at the end of the run)."""
+the session's VM (tests/harness/vmlab.py), before tests/test_vm_quotas.py uses it."""
 
 from __future__ import annotations
 
@@ -12,72 +12,18 @@ import time
 import pytest
 
 from tests.harness import cli
-from tests.harness.samba import ACCOUNT, SambaServer
-from tests.harness.vm import GUEST_HOST_ADDRESS, running_vm
+from tests.harness.samba import ACCOUNT
+from tests.harness.vmlab import FIRST_PASSWORD, SHARES
 
 pytestmark = pytest.mark.vm
 
-FIRST_PASSWORD = "Samba-First-7q!X"
 SECOND_PASSWORD = "Samba-Second-4w?Z"
 WRONG_PASSWORD = "Not-The-Password-9e"
 
-SHARES = [
-    {"name": "data", "server": GUEST_HOST_ADDRESS, "share": "data", "mount_point": "/mnt/data", "read_only": True, "options": ["port=4450"]},
-    {"name": "analysis", "server": GUEST_HOST_ADDRESS, "share": "analysis", "mount_point": "/mnt/analysis",
-     "uid": "jupyter-alice", "gid": "users", "file_mode": "0664", "dir_mode": "0775", "options": ["port=4450"]},
-]
 
-
-class VmLab:
-    def __init__(self, vm, samba, workdir):
-        self.vm, self.samba = vm, samba
-        self.inventory = workdir / "vm_hosts.py"
-        self.secrets = workdir / "vm_hosts.secrets.toml"
-        self.env = {}
-        self.passwords = {"data": FIRST_PASSWORD, "analysis": FIRST_PASSWORD}
-        self.write(SHARES)
-
-    def write(self, shares: list[dict]) -> None:
-        data = {**self.vm.connection_data(), "hub": {"enabled": False}, "docker": {"source": "distro"}, "admins": ["labadmin"],
-                "users": [{"name": "alice", "uid": 1001}], "shares": shares}
-        self.inventory.write_text(f"vm = [('labhub-vm', {data!r})]\n")
-        self.secrets.write_text(f'[shares.analysis]\nusername = "{ACCOUNT}"\npassword = "{self.passwords["analysis"]}"\n')
-        self.secrets.chmod(0o600)
-        self.env = {"LABHUB_SHARE_DATA_USERNAME": ACCOUNT, "LABHUB_SHARE_DATA_PASSWORD": self.passwords["data"]}
-
-    def deploy(self):
-        return cli.deploy(self.inventory, env=self.env)
-
-    def converge(self) -> list[str]:
-        try:
-            # 15 min: the first run takes ~3 here; a run that hangs (CI once sat 30 min in it) says where.
-            return cli.changed_operations(cli.converge(self.inventory, env=self.env, timeout=900)).get("labhub-vm", [])
-        except AssertionError as failure:
-            inside = self.vm.ssh("ps axfww | tail -n 40", check=False, timeout=60).stdout
-            raise AssertionError(f"{failure}\n--- the VM's processes\n{inside}") from None
-
-    def sh(self, command: str, check: bool = True) -> str:
-        return self.vm.ssh(command, check=check).stdout.strip()
-
-    def mounted(self) -> dict[str, str]:
-        lines = self.sh("findmnt -rn -t cifs -o TARGET,SOURCE,OPTIONS", check=False).splitlines()
-        return {line.split()[0]: line for line in lines}
-
-
-@pytest.fixture(scope="module")
-def lab(tmp_path_factory):
-    workdir = tmp_path_factory.mktemp("vm")
-    samba = SambaServer(None, FIRST_PASSWORD)
-    samba.start()
-    try:
-        with running_vm(workdir) as vm:
-            lab = VmLab(vm, samba, workdir)
-            started = time.monotonic()
-            lab.first_changes = lab.converge()
-            lab.first_converge_seconds = time.monotonic() - started
-            yield lab
-    finally:
-        samba.remove()
+@pytest.fixture
+def lab(vm_lab):
+    return vm_lab
 
 
 def test_first_converge_mounts_both_shares_and_a_second_changes_nothing(lab):

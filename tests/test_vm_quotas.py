@@ -1,0 +1,124 @@
+"""Home quotas enforced by a real kernel: the session's VM (tests/harness/vmlab.py), after
+tests/test_vm_shares.py, provisioned by the real pyinfra CLI. Its root filesystem is ext4
+without project quotas, so the first run must stop before changing anything; a disk that holds
+a filesystem must be refused untouched; the empty disk is formatted as XFS and the homes move
+onto it. Then the members write as their own UIDs, data changes a quota, a person removes one
+by hand, a home fills up. (The container test hosts' kernel has no quota support.)"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tests.harness import cli
+from tests.harness.vmlab import EMPTY_DISK, SHARES, USED_DISK, USED_DISK_FILE
+
+pytestmark = pytest.mark.vm
+
+USERS = [{"name": "alice", "uid": 1001}, {"name": "bob", "uid": 1002, "home_quota": "30M"}]
+QUOTAS = "Disk | project quotas of homes and group folders"
+MOVE = "Disk | homes on their own disk (XFS, project quotas)"
+# What the move must keep: every path under /home with its owner, group, mode, link target and content.
+LISTING = "cd /home && find . -printf '%p %u %g %m %l ' -exec sh -c '[ -f \"$1\" ] && sha256sum < \"$1\" | cut -c1-16 || echo' _ {} \\; | sort"
+
+
+@pytest.fixture
+def lab(vm_lab):
+    return vm_lab
+
+
+def write(lab, **hub) -> None:
+    lab.write(SHARES[:1], hub=hub, users=USERS)
+
+
+def size_mib(lab, path: str) -> int:
+    """The size df gives a directory, in MiB: with a project quota, its limit."""
+    return int(lab.sh(f"df -P -B1M {path} | tail -n 1").split()[1])
+
+
+def test_a_filesystem_without_project_quotas_stops_the_run_before_any_change(lab):
+    state = "sha256sum /etc/fstab /etc/passwd; command -v mkfs.xfs || echo no-xfsprogs; findmnt -n -o SOURCE /home || echo no-mount"
+    before = lab.sh(state)
+    write(lab, home_quota="20M")
+    run, _ = lab.deploy()
+    assert run.returncode != 0
+    assert ("host 'labhub-vm': /home/jupyter-alice needs a quota, but its filesystem (/dev/vda on /, ext4, options "
+            "rw,relatime,errors=remount-ro) has no project quotas. Nothing was changed. To fix it: labhub's quotas need XFS: "
+            "give hub.homes_device an empty disk or logical volume") in run.output, run.explain()
+    assert lab.sh(state) == before, "no account made (bob), no package installed, fstab as it was"
+
+
+def test_a_disk_that_holds_a_filesystem_is_refused_and_left_as_it_was(lab):
+    digest = lab.sh(f"sha256sum {USED_DISK}")
+    write(lab, home_quota="20M", homes_device=USED_DISK)
+    run, _ = lab.deploy()
+    assert run.returncode != 0
+    assert (f"host 'labhub-vm': hub.homes_device {USED_DISK} holds a filesystem (ext4, label 'old-data'); labhub formats only an "
+            f"empty device, and nothing was changed. Name an empty disk, or, if nothing on it is needed any more, empty it "
+            f"yourself (wipefs -a {USED_DISK})") in run.output, run.explain()
+    assert lab.sh(f"sha256sum {USED_DISK}") == digest
+    assert lab.sh(f"mkdir -p /mnt/old && mount -o ro {USED_DISK} /mnt/old && cat /mnt/old/{USED_DISK_FILE[0]}; umount /mnt/old") == USED_DISK_FILE[1].strip()
+
+
+def test_an_empty_disk_gets_the_homes_with_every_owner_and_mode_and_a_second_run_changes_nothing(lab):
+    lab.sh("cd /home/jupyter-alice && install -m 640 -o jupyter-alice -g users /dev/null notes.txt && echo 'E = mc^2' > notes.txt "
+           "&& install -d -m 700 -o jupyter-alice -g users results && ln -sf notes.txt results/latest && chown -h jupyter-alice results/latest")
+    before = lab.sh(LISTING)
+    write(lab, home_quota="20M", homes_device=EMPTY_DISK)
+    changes = lab.converge()
+    assert MOVE in changes and QUOTAS in changes
+    mount = lab.sh("findmnt -n -o SOURCE,FSTYPE,OPTIONS /home").split()
+    assert mount[:2] == [EMPTY_DISK, "xfs"] and "prjquota" in mount[2].split(",")
+    assert "LABEL=labhub-homes" in lab.sh(f"blkid -p -o export {EMPTY_DISK}")
+    after = lab.sh(LISTING).splitlines()
+    assert [line for line in after if not line.startswith("./jupyter-bob")] == before.splitlines(), "bob's home is new; the rest is as it was"
+    assert f"{EMPTY_DISK} /home xfs defaults,prjquota 0 2" in lab.sh("cat /etc/fstab").splitlines()
+    verify = lab.vm.ssh("findmnt --verify", check=False)
+    assert verify.returncode == 0, verify.stdout + verify.stderr
+    assert (size_mib(lab, "/home/jupyter-alice"), size_mib(lab, "/home/jupyter-bob")) == (20, 30), "df on a home shows its quota"
+    assert lab.converge() == []
+    assert cli.dry_plan(lab.inventory, env=lab.env) == {}
+
+
+def test_a_member_past_her_quota_is_refused_while_another_writes_at_the_same_moment(lab):
+    # Both write at once, as their own UIDs; XFS answers a full project with ENOSPC ("No space
+    # left on device", as a full disk would), not EDQUOT; df on her home shows it full.
+    out = lab.sh(
+        "su -s /bin/sh jupyter-alice -c 'dd if=/dev/zero of=/home/jupyter-alice/fill bs=1M count=40 2>&1; echo rc=$?' > /tmp/alice.out & "
+        "su -s /bin/sh jupyter-bob -c 'dd if=/dev/zero of=/home/jupyter-bob/run.dat bs=1M count=10 2>&1; echo rc=$?' > /tmp/bob.out & "
+        "wait; cat /tmp/alice.out; echo ---; cat /tmp/bob.out; echo ---; "
+        "stat -c %s /home/jupyter-alice/fill /home/jupyter-bob/run.dat; df -P -B1M /home/jupyter-alice | tail -n 1"
+    )
+    alice, bob, sizes = out.split("---")
+    assert "No space left on device" in alice and "rc=1" in alice
+    assert "rc=0" in bob and "No space" not in bob
+    alice_bytes, bob_bytes, df = sizes.strip().splitlines()
+    assert int(alice_bytes) <= 20 * 1024 * 1024 and int(bob_bytes) == 10 * 1024 * 1024
+    assert df.split()[1] == "20" and int(df.split()[3]) <= 1, f"her df (size, used, available in MiB, rounded up): {df}"
+    assert lab.sh("dd if=/dev/zero of=/var/tmp/host-still-writes bs=1M count=5 2>&1 && rm /var/tmp/host-still-writes; echo ok").endswith("ok")
+    lab.sh("rm /home/jupyter-alice/fill /home/jupyter-bob/run.dat")
+
+
+def test_a_quota_raised_in_data_is_raised_on_the_host_and_the_next_run_changes_nothing(lab):
+    write(lab, home_quota="40M", homes_device=EMPTY_DISK)
+    assert lab.converge() == [QUOTAS]
+    assert (size_mib(lab, "/home/jupyter-alice"), size_mib(lab, "/home/jupyter-bob")) == (40, 30), "bob keeps his own"
+    assert lab.converge() == []
+    assert cli.dry_plan(lab.inventory, env=lab.env) == {}
+
+
+def test_the_drift_check_names_a_home_whose_quota_was_removed_and_one_nearly_full(lab, tmp_path):
+    lab.sh("xfs_quota -x -c 'limit -p bhard=0 1001' /home && "
+           "su -s /bin/sh jupyter-bob -c 'dd if=/dev/zero of=/home/jupyter-bob/big bs=1M count=29 2>/dev/null'")
+    run = cli.drift_check(lab.inventory, "--report-dir", str(tmp_path), env=lab.env)
+    assert run.returncode == 2, run.explain()
+    drift = json.loads((tmp_path / "drift.json").read_text())["hosts"]["labhub-vm"]["drift"]
+    checks = {f["resource"]: f["detail"] for f in drift if f["source"] == "check"}
+    assert checks["/home/jupyter-alice"].startswith("expected a quota of 40 MiB, found no limit"), checks
+    assert checks["/home/jupyter-bob"].startswith("96% of its quota used (29 MiB of 30 MiB; alerts.quota_percent is 95)"), checks
+    assert QUOTAS in {f["resource"] for f in drift if f["source"] == "plan"}
+    assert lab.converge() == [QUOTAS]
+    assert size_mib(lab, "/home/jupyter-alice") == 40
+    lab.sh("rm /home/jupyter-bob/big")
+    assert cli.drift_check(lab.inventory, "--report-dir", str(tmp_path), env=lab.env).returncode == 0
