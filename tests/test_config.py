@@ -73,7 +73,7 @@ def test_duplicate_and_system_uids_are_refused():
 def test_unknown_keys_are_refused_with_a_suggestion():
     message = problems({"jupyter_user": ["alice"]})
     assert "jupyter_user: unknown key; did you mean 'users'?" in message
-    assert "allowed: admins, alerts, apt, backup, docker, drift, extra_ca_certificates, groups, hub, image_archives, mount_shares, nvidia_gpus, restore, restore_force, shares, swarm, users" in message
+    assert "allowed: admins, alerts, apt, backup, docker, drift, extra_ca_certificates, groups, hub, image_archives, mount_shares, nvidia_gpus, restore, restore_files, restore_force, shares, swarm, users" in message
     message = problems({"docker": {"sorce": "distro"}})
     assert "docker.sorce: unknown key; did you mean 'source'?" in message
     message = problems({"users": [{"name": "alice", "gid": 100}]})
