@@ -3,7 +3,7 @@ tests/test_vm_shares.py, provisioned by the real pyinfra CLI. Its root filesyste
 without project quotas, so the first run must stop before changing anything; a disk that holds
 a filesystem must be refused untouched; the empty disk is formatted as XFS and the homes move
 onto it. Then the members write as their own UIDs, data changes a quota, a person removes one
-by hand, a home fills up. (The container test hosts' kernel has no quota support.)"""
+by hand, a home fills up, and a research group's folder gets its own quota. (The container test hosts' kernel has no quota support.)"""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import json
 import pytest
 
 from tests.harness import cli
-from tests.harness.vmlab import EMPTY_DISK, SHARES, USED_DISK, USED_DISK_FILE
+from tests.harness.vmlab import EMPTY_DISK, GROUPS_DISK, SHARES, USED_DISK, USED_DISK_FILE
 
 pytestmark = pytest.mark.vm
 
@@ -122,3 +122,21 @@ def test_the_drift_check_names_a_home_whose_quota_was_removed_and_one_nearly_ful
     assert size_mib(lab, "/home/jupyter-alice") == 40
     lab.sh("rm /home/jupyter-bob/big")
     assert cli.drift_check(lab.inventory, "--report-dir", str(tmp_path), env=lab.env).returncode == 0
+
+
+def test_a_group_folder_on_an_xfs_with_project_quotas_gets_its_own(lab):
+    # The sysadmin's own XFS for the groups' folders, mounted with prjquota (as docs/disk.md says).
+    lab.sh(f"mkfs.xfs -q -L groups {GROUPS_DISK} && mkdir -p /srv/groups && echo '{GROUPS_DISK} /srv/groups xfs defaults,prjquota 0 2' >> /etc/fstab "
+           "&& systemctl daemon-reload && mount /srv/groups")
+    lab.write(SHARES[:1], hub={"home_quota": "40M", "homes_device": EMPTY_DISK}, users=USERS,
+              groups=[{"name": "optics", "members": ["alice"], "quota": "10M"}])
+    changes = lab.converge()
+    assert "Groups | group folders (setgid, 2770)" in changes and QUOTAS in changes
+    gid = int(lab.sh("getent group lab-optics | cut -d: -f3"))
+    assert lab.sh("lsattr -pd /srv/groups/optics").split()[0] == str(2_000_000_000 + gid), "its own project, apart from every UID"
+    assert size_mib(lab, "/srv/groups/optics") == 10
+    out = lab.sh("su -s /bin/sh jupyter-alice -c 'dd if=/dev/zero of=/srv/groups/optics/spectra bs=1M count=20 2>&1; echo rc=$?'; "
+                 "stat -c %s /srv/groups/optics/spectra")
+    assert "No space left on device" in out and "rc=1" in out and int(out.splitlines()[-1]) <= 10 * 1024 * 1024
+    lab.sh("rm /srv/groups/optics/spectra")
+    assert lab.converge() == []

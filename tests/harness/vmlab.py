@@ -1,5 +1,6 @@
-"""The session's VM lab: one Debian 13 VM (tests/harness/vm.py) with two extra disks, an
-empty one (/dev/vdb) and one that holds an ext4 filesystem with a file on it (/dev/vdc), and
+"""The session's VM lab: one Debian 13 VM (tests/harness/vm.py) with three extra disks: an
+empty one (/dev/vdb), one that holds an ext4 filesystem with a file on it (/dev/vdc), and a
+small empty one a test makes the groups' XFS of (/dev/vdd); and
 a Samba server on the runner's loopback; converged once with two CIFS shares, then used in
 order by tests/test_vm_shares.py and tests/test_vm_quotas.py (one unit of work: the VM's
 boot and first converge are paid once). No hub: what needs a real kernel is the host layer."""
@@ -23,7 +24,7 @@ SHARES = [
      "uid": "jupyter-alice", "gid": "users", "file_mode": "0664", "dir_mode": "0775", "options": ["port=4450"]},
 ]
 USERS = [{"name": "alice", "uid": 1001}]
-EMPTY_DISK, USED_DISK = "/dev/vdb", "/dev/vdc"
+EMPTY_DISK, USED_DISK, GROUPS_DISK = "/dev/vdb", "/dev/vdc", "/dev/vdd"
 USED_DISK_FILE = ("thesis-draft.txt", "the only copy of chapter 3\n")  # on USED_DISK's ext4
 
 
@@ -36,9 +37,9 @@ class VmLab:
         self.passwords = {"data": FIRST_PASSWORD, "analysis": FIRST_PASSWORD}
         self.write(SHARES)
 
-    def write(self, shares: list[dict], hub: dict | None = None, users: list[dict] | None = None) -> None:
+    def write(self, shares: list[dict], hub: dict | None = None, users: list[dict] | None = None, groups: list[dict] | None = None) -> None:
         data = {**self.vm.connection_data(), "hub": {"enabled": False, **(hub or {})}, "docker": {"source": "distro"},
-                "admins": ["labadmin"], "users": users or USERS, "shares": shares}
+                "admins": ["labadmin"], "users": users or USERS, "shares": shares, "groups": groups or []}
         self.inventory.write_text(f"vm = [('labhub-vm', {data!r})]\n")
         self.secrets.write_text(f'[shares.analysis]\nusername = "{ACCOUNT}"\npassword = "{self.passwords["analysis"]}"\n')
         self.secrets.chmod(0o600)
@@ -63,14 +64,16 @@ class VmLab:
         return {line.split()[0]: line for line in lines}
 
 
-def extra_disks(workdir: Path) -> tuple[Path, Path]:
-    """/dev/vdb: 1 GiB of nothing (sparse); /dev/vdc: 64 MiB of ext4 holding USED_DISK_FILE."""
-    empty, used, content = workdir / "empty.img", workdir / "used.img", workdir / "used-content"
+def extra_disks(workdir: Path) -> tuple[Path, Path, Path]:
+    """/dev/vdb: 1 GiB of nothing (sparse); /dev/vdc: 64 MiB of ext4 holding USED_DISK_FILE;
+    /dev/vdd: 320 MiB of nothing (XFS needs 300)."""
+    empty, used, content, groups = workdir / "empty.img", workdir / "used.img", workdir / "used-content", workdir / "groups.img"
     run("truncate", "-s", "1G", str(empty))
+    run("truncate", "-s", "320M", str(groups))
     content.mkdir()
     (content / USED_DISK_FILE[0]).write_text(USED_DISK_FILE[1])
     run("mkfs.ext4", "-q", "-F", "-L", "old-data", "-d", str(content), str(used), "64M")
-    return empty, used
+    return empty, used, groups
 
 
 @contextlib.contextmanager
