@@ -14,6 +14,11 @@ from labhub.inventory import host_config
 from labhub.ops import apt, quotas as quota_ops
 
 
+def group_folders(config) -> list[str]:
+    """The research groups' folders on this host (the homes' the disk fact finds by itself)."""
+    return [g.path for g in config.groups if config.share_of(g) is None]
+
+
 def quota_directories(config) -> list[quota_ops.QuotaDirectory]:
     """Every member's home and every group folder on this host; with no quota, a limit of 0 (none)."""
     def kib(size):
@@ -66,7 +71,7 @@ def homes_disk():
     config = host_config(host)
     if not quotas_on(config) and config.hub.homes_device is None:
         return
-    state = quota_ops.read([d.path for d in quota_directories(config)], config.hub.homes_device)
+    state = quota_ops.read(group_folders(config), config.hub.homes_device)
     if config.hub.homes_device:
         check_device(config, state)
     check_filesystems(config, state)
@@ -82,5 +87,5 @@ def quotas():
     if not quotas_on(config):
         return
     directories = quota_directories(config)
-    state = quota_ops.read([d.path for d in directories], config.hub.homes_device)
+    state = quota_ops.read(group_folders(config), config.hub.homes_device)
     quota_ops.project_quotas(name="project quotas of homes and group folders", directories=directories, state=state)

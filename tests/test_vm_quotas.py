@@ -46,7 +46,7 @@ def test_a_filesystem_without_project_quotas_stops_the_run_before_any_change(lab
     assert ("host 'labhub-vm': /home/jupyter-alice needs a quota, but its filesystem (/dev/vda on /, ext4, options "
             "rw,relatime,errors=remount-ro) has no project quotas. Nothing was changed. To fix it: labhub's quotas need XFS: "
             "give hub.homes_device an empty disk or logical volume") in run.output, run.explain()
-    assert lab.sh(state) == before, "no account made (bob), no package installed, fstab as it was"
+    assert lab.sh(state) == before, "no account made (bob), fstab as it was, /home where it was"
 
 
 def test_a_disk_that_holds_a_filesystem_is_refused_and_left_as_it_was(lab):

@@ -10,7 +10,7 @@ from labhub.config.disk import quotas_on
 from labhub.ops.quotas import DiskState, filesystem_of
 from labhub.ops.shell import q
 from tasks.backup import STATE_DIR
-from tasks.disk import quota_directories
+from tasks.disk import group_folders, quota_directories
 
 LARGEST = 3  # homes named when a filesystem is too full
 
@@ -45,9 +45,8 @@ def test_the_labs_filesystems_have_room(target):
 
 
 def disk_state(target) -> dict:
-    directories = quota_directories(target.config)
     fact = DiskState()
-    return fact.process(target.read(fact.command([d.path for d in directories])).splitlines())
+    return fact.process(target.read(fact.command(group_folders(target.config))).splitlines())
 
 
 def quota_use(target) -> list[tuple[str, int, int]]:

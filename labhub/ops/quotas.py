@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 from pyinfra.api import FactBase, operation
 
+from labhub.config.common import JUPYTER_PREFIX
 from labhub.config.disk import HOMES
 from labhub.ops import facts
 from labhub.ops.shell import q, script
@@ -20,17 +21,19 @@ QUOTA_MOUNT_OPTIONS = ("prjquota", "pquota", "pqnoenforce")  # how /proc/mounts 
 
 
 class DiskState(FactBase):
-    """The mount table; each existing directory's owner (UID:GID), project and flags (lsattr
-    -p); the project quota report of every XFS mounted with project quotas; with a device:
+    """The mount table; each member's home (/home/jupyter-*, by a glob: the command's length
+    does not grow with the lab) and each folder given: its owner (UID:GID), project and flags
+    (lsattr -p); the project quota report of every XFS mounted with project quotas; with a device:
     whether it is a block device, its real path, what blkid finds on it, how many partitions
     it has, and the real source of /home's mount. A fixed number of processes, however many
     homes: reading 500 takes well under a second (docs/benchmarks.md)."""
 
-    def command(self, paths: Sequence[str], device: str | None = None) -> str:
-        listed = " ".join(q(p) for p in paths)
+    def command(self, folders: Sequence[str] = (), device: str | None = None) -> str:
+        listed = " ".join([f"{HOMES}/{JUPYTER_PREFIX}*", *(q(p) for p in folders)])
         lines = [
             "findmnt -rn -o TARGET,SOURCE,FSTYPE,OPTIONS | sed 's/^/M\t/'",
-            *([f"stat -c 'A\t%n\t%u:%g' {listed} 2>/dev/null", f"lsattr -pd {listed} 2>/dev/null | sed 's/^ */P\t/'"] if paths else []),
+            f"stat -c 'A\t%n\t%u:%g' {listed} 2>/dev/null",
+            f"lsattr -pd {listed} 2>/dev/null | sed 's/^ */P\t/'",
             "command -v xfs_quota >/dev/null && findmnt -rn -t xfs -o TARGET,OPTIONS | while read -r m o; do case \",$o,\" in "
             "*,prjquota,*|*,pquota,*|*,pqnoenforce,*) xfs_quota -x -c 'report -p -n -b -N' \"$m\" 2>/dev/null | "
             "awk -v m=\"$m\" 'NF >= 4 {sub(/^#/, \"\", $1); print \"Q\\t\" m \"\\t\" $1 \"\\t\" $2 \"\\t\" $4}';; esac; done",
@@ -108,10 +111,6 @@ class QuotaDirectory:
         uid, gid = (int(n) for n in owner.split(":"))
         return uid if self.project_of == "owner" else int(self.project_of) + gid
 
-    def project_shell(self) -> str:
-        """The same in the shell, for a directory made in this run ($d)."""
-        return "$(stat -c %u \"$d\")" if self.project_of == "owner" else f"$(({int(self.project_of)} + $(stat -c %g \"$d\")))"
-
     def as_set(self, state: dict) -> bool:
         """Whether the directory exists in its own project, inherited, with its limit."""
         now = state["directories"].get(self.path)
@@ -151,25 +150,29 @@ def homes_on_device(device: str, state: dict):
     yield script(steps)
 
 
+# One shell function, called once per directory: a command stays far below the kernel's
+# limit on one argument (128 KiB) with thousands of homes (500 inlined steps passed it).
+SET_PROJECT = (
+    "set_project() { d=$1; if [ \"$3\" = owner ]; then id=$(stat -c %u \"$d\"); else id=$(($3 + $(stat -c %g \"$d\"))); fi; "
+    "m=$(findmnt -rn -o TARGET -T \"$d\" | head -n 1); "
+    "{ [ \"$(lsattr -pd \"$d\" | awk '{print $1}')\" = \"$id\" ] && lsattr -d \"$d\" | cut -d' ' -f1 | grep -q P; } "
+    "|| xfs_quota -x -c \"project -s -p $d $id\" \"$m\" >/dev/null; "
+    "xfs_quota -x -c \"limit -p bhard=${2}k $id\" \"$m\"; }"
+)
+PER_COMMAND = 1000  # directories per remote command
+
+
 @operation()
 def project_quotas(directories: Sequence[QuotaDirectory], state: dict):
     """Give each directory its own project (inherited by what is made inside it, and set on
     what is there already) and the project its hard block limit. A directory made earlier in
     this run is set up whatever the plan read, as it could not be read before."""
-    steps = []
-    for directory in directories:
-        if directory.as_set(state):
-            continue
-        steps += [
-            f"d={q(directory.path)}; id={directory.project_shell()}; m=$(findmnt -rn -o TARGET -T \"$d\" | head -n 1)",
-            "[ \"$(lsattr -pd \"$d\" | awk '{print $1}')\" = \"$id\" ] && lsattr -d \"$d\" | cut -d' ' -f1 | grep -q P "
-            "|| xfs_quota -x -c \"project -s -p $d $id\" \"$m\" >/dev/null",
-            f"xfs_quota -x -c \"limit -p bhard={directory.limit_kib}k $id\" \"$m\"",
-        ]
-    if steps:
-        yield script(steps)
+    calls = [f"set_project {q(d.path)} {d.limit_kib} {'owner' if d.project_of == 'owner' else int(d.project_of)}"
+             for d in directories if not d.as_set(state)]
+    for first in range(0, len(calls), PER_COMMAND):
+        yield script([SET_PROJECT, *calls[first:first + PER_COMMAND]])
 
 
-def read(paths: Sequence[str], device: str | None = None) -> dict:
+def read(folders: Sequence[str], device: str | None = None) -> dict:
     """The state, read once per run while nothing changed (it is not a secret: output shown)."""
-    return facts.get(DiskState, paths=list(paths), device=device)
+    return facts.get(DiskState, folders=list(folders), device=device)

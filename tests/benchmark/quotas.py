@@ -7,12 +7,12 @@ import statistics
 import subprocess
 from pathlib import Path
 
+from labhub.inventory import validate_host_data
+from labhub.ops.quotas import DiskState
+from tasks.disk import group_folders
 from tests.benchmark.common import ROUNDS, floor, lab_data, noop, table, timed
 from tests.harness import cli
 from tests.harness.vm import running_vm
-from labhub.ops.quotas import DiskState
-from tasks.disk import quota_directories
-from labhub.inventory import validate_host_data
 
 
 def quotas(workdir: Path) -> str:
@@ -27,7 +27,7 @@ def quotas(workdir: Path) -> str:
         inventory.write_text(f"vm = [('bench-quotas', {{**{vm.connection_data()!r}, **{data!r}}})]\n")
         converge_seconds = timed(lambda: cli.converge(inventory, timeout=3600))
         config = validate_host_data("bench-quotas", {**vm.connection_data(), **data})
-        command = DiskState().command([d.path for d in quota_directories(config)])
+        command = DiskState().command(group_folders(config))
         vm.ssh(f"cat > /root/read.sh <<'EOF_'\n{command}\nEOF_")
         lines = int(vm.ssh("sh /root/read.sh | grep -c '^Q'").stdout.strip())
         reads, noops, floors = [], [], []
