@@ -1,6 +1,6 @@
 """Project quotas (XFS) on the members' homes and the groups' folders, and the homes' own disk:
-one fact reads it all (the filesystem under each directory, each directory's project, the
-quota reports, the dedicated disk), the operations act on what differs."""
+one fact reads it all (the mount table, each directory's owner and project, the quota
+reports, the dedicated disk) in one round trip; the operations act on what differs."""
 
 from __future__ import annotations
 
