@@ -15,7 +15,7 @@ import pytest
 # neither worker is left alone at the end; the VM goes early, beside the hub, because it
 # needs none of the hub's images, which the hub's unit builds meanwhile.
 SHARED_HOSTS = {
-    "hub_lab": ("tests/test_browser.py", "tests/test_docker_api.py", "tests/test_groups.py", "tests/test_hub.py", "tests/test_drift.py::test_drift_of_the_hub_stack"),
+    "hub_lab": ("tests/test_browser.py", "tests/test_docker_api.py", "tests/test_drift.py::test_drift_of_the_hub_stack", "tests/test_groups.py", "tests/test_hub.py"),
     "lab": ("tests/test_drift.py", "tests/test_host_checks.py", "tests/test_idempotence.py"),
     "vm_lab": ("tests/test_vm_shares.py", "tests/test_vm_quotas.py"),
 }
@@ -38,7 +38,15 @@ def pytest_collection_modifyitems(config, items):
             if definitions and definitions[-1].scope == "session" and work_unit(item.nodeid) != name:  # not a module's own of that name
                 raise pytest.UsageError(f"{item.nodeid} uses the session's {name}: add it to SHARED_HOSTS[{name!r}] in tests/conftest.py")
     rank = {unit: index for index, unit in enumerate(LONGEST_FIRST)}
-    items.sort(key=lambda item: rank.get(work_unit(item.nodeid), len(rank)))  # stable: the cases of a unit keep their order
+
+    def order(item) -> tuple[int, int]:
+        # A shared host's modules run in the order SHARED_HOSTS lists them (the VM's shares
+        # before its quotas, which move its homes); the cases of a module keep their order.
+        unit = work_unit(item.nodeid)
+        members = SHARED_HOSTS.get(unit, ())
+        return rank.get(unit, len(rank)), next((i for i, member in enumerate(members) if item.nodeid.startswith(member)), 0)
+
+    items.sort(key=order)
 
 
 def pytest_runtest_teardown(item):
