@@ -6,7 +6,7 @@ from __future__ import annotations
 import html
 
 from labhub.config import LabHost
-from labhub.config.hub import memory_bytes
+from labhub.config.disk import size_bytes
 from labhub.config.swarm import SWARM_NETWORK
 
 NETWORK = "jupyterhub"  # the hub and the users' servers meet here
@@ -48,7 +48,7 @@ def member_settings(config: LabHost, name: str, refs: dict[str, str]) -> dict:
     with the host group's GID added), the groups' images, and the largest of the limits and
     GPUs asked; and the other groups' folders on shares, which they must not see."""
     hub, groups = config.hub, [g for g in config.groups if name in g.members]
-    memory = max([hub.mem_limit, *(g.mem_limit for g in groups if g.mem_limit)], key=memory_bytes)
+    memory = max([hub.mem_limit, *(g.mem_limit for g in groups if g.mem_limit)], key=size_bytes)
     gpus = [g.gpus for g in groups if g.gpus is not None]
     return {
         "folders": {g.path: g.host_group for g in groups if config.share_of(g) is None},
@@ -58,7 +58,7 @@ def member_settings(config: LabHost, name: str, refs: dict[str, str]) -> dict:
         "images": {(i.display_name or i.name): refs[i.name] for g in groups for i in g.images},
         "mem_limit": memory,
         # /tmp: a tmpfs within her memory limit (its pages are charged to her container).
-        "tmp_size": min(memory_bytes(hub.tmp_size), memory_bytes(memory)) if hub.tmp_size else memory_bytes(memory) // 2,
+        "tmp_size": min(size_bytes(hub.tmp_size), size_bytes(memory)) if hub.tmp_size else size_bytes(memory) // 2,
         "cpu_limit": max([hub.cpu_limit, *(g.cpu_limit for g in groups if g.cpu_limit)]),
         "gpus": most_gpus(gpus),
         "node_labels": {key: value for g in groups for key, value in g.node_labels.items()},

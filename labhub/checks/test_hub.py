@@ -14,7 +14,7 @@ from cryptography.hazmat.primitives.hashes import SHA256
 
 from labhub.checks.target import server_account
 from labhub.ops.compose import EnvKeys
-from labhub.config.hub import memory_bytes
+from labhub.config.disk import size_bytes
 from labhub.config.tls import EXPIRY_WARNING_DAYS, HSTS_MAX_AGE, certificate_names, name_matches, tls_name
 from labhub.local import local_path
 from labhub.ops.shell import HTTP_STATUS, q
@@ -300,7 +300,7 @@ def test_members_servers_write_little_outside_their_homes(target):
     measure of it (SizeRw), per running server, against hub.server_layer_limit."""
     if not target.config.hub.enabled:
         pytest.skip(f"{target.name} runs no hub (hub.enabled: False)")
-    limit = memory_bytes(target.config.hub.server_layer_limit)
+    limit = size_bytes(target.config.hub.server_layer_limit)
     listing = target.read("curl -sf --unix-socket /var/run/docker.sock "
                           "'http://docker/containers/json?size=1&filters=%7B%22name%22%3A%5B%22%5Ejupyter-%22%5D%7D'")
     over = sorted(((container.get("SizeRw") or 0, container["Names"][0].lstrip("/")) for container in json.loads(listing or "[]")

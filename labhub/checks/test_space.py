@@ -70,17 +70,14 @@ def test_homes_and_group_folders_have_their_quotas(target):
         return
     state, wrong = disk_state(target), []
     for directory in quota_directories(target.config):
-        now = state["directories"].get(directory.path)
-        if now is None:
+        found = directory.found(state)
+        if found is None:
             wrong.append(f"{directory.path}: missing")
-            continue
-        project = directory.project(now["owner"])
-        found = state["limits"].get((filesystem_of(state, directory.path).get("target"), project), {}).get("limit_kib", 0)
-        if now["project"] != project or not now["inherit"]:
-            wrong.append(f"{directory.path}: expected its own project {project} (inherited by new files), found project {now['project']}"
-                         f"{'' if now['inherit'] else ' without inheritance'}")
-        elif found != directory.limit_kib:
-            wrong.append(f"{directory.path}: expected a quota of {mib(directory.limit_kib)}, found {mib(found)}")
+        elif found["project"] != found["own_project"] or not found["inherit"]:
+            wrong.append(f"{directory.path}: expected its own project {found['own_project']} (inherited by new files), found project "
+                         f"{found['project']}{'' if found['inherit'] else ' without inheritance'}")
+        elif found["limit_kib"] != directory.limit_kib:
+            wrong.append(f"{directory.path}: expected a quota of {mib(directory.limit_kib)}, found {mib(found['limit_kib'])}")
     assert not wrong, "; ".join(wrong) + " (the next deploy sets them as data says)"
 
 

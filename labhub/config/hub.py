@@ -10,7 +10,7 @@ from pydantic import Field, field_validator, model_validator
 
 from labhub.local import IMAGE_CONTEXTS
 
-from labhub.config.disk import check_device, check_size
+from labhub.config.disk import SIZE, check_device, check_size
 from labhub.config.common import ONE_LINE, Model, _check_unique, check_calendar, check_labels, check_image_reference, check_own_path, check_url
 from labhub.config.ldap import Ldap, check_ldap
 from labhub.config.login import Login
@@ -22,7 +22,6 @@ HUB_BASE_IMAGE = "quay.io/jupyterhub/jupyterhub:5.4.3"
 REGISTRY_IMAGE = "docker.io/library/registry:2.8.3"
 NOTEBOOK_BASE_IMAGE = "quay.io/jupyter/minimal-notebook:2025-03-03"
 IMAGE_NAME = re.compile(r"[a-z0-9]+([._-][a-z0-9]+)*")
-MEMORY = re.compile(r"[0-9]+(\.[0-9]+)?[KMGT]")
 
 
 BUILD_ARG = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
@@ -32,7 +31,7 @@ CA_TRUST_MARKER = "# labhub: trust the extra CA certificates here"
 
 
 def check_memory(limit: str | None) -> str | None:
-    if limit is not None and not MEMORY.fullmatch(limit):
+    if limit is not None and not SIZE.fullmatch(limit):
         raise ValueError("must be a size such as '512M' or '4G'")
     return limit
 
@@ -51,10 +50,6 @@ def check_gpus(gpus: Gpus | None) -> Gpus | None:
         raise ValueError("must be a number of GPUs (1-64) or 'all'")
     return gpus
 
-
-def memory_bytes(limit: str) -> int:
-    """'1.5G' in bytes, as Docker counts them."""
-    return int(float(limit[:-1]) * 1024 ** ("KMGT".index(limit[-1]) + 1))
 
 
 class NotebookImage(Model):

@@ -111,14 +111,20 @@ class QuotaDirectory:
         uid, gid = (int(n) for n in owner.split(":"))
         return uid if self.project_of == "owner" else int(self.project_of) + gid
 
-    def as_set(self, state: dict) -> bool:
-        """Whether the directory exists in its own project, inherited, with its limit."""
+    def found(self, state: dict) -> dict | None:
+        """As the host has it (None: missing): its project and inheritance, the project it
+        belongs in ("own_project") and that project's limit in KiB (0: none)."""
         now = state["directories"].get(self.path)
         if now is None:
-            return False
-        project = self.project(now["owner"])
-        limit = state["limits"].get((filesystem_of(state, self.path).get("target"), project), {}).get("limit_kib", 0)
-        return now["project"] == project and now["inherit"] and limit == self.limit_kib
+            return None
+        own = self.project(now["owner"])
+        limit = state["limits"].get((filesystem_of(state, self.path).get("target"), own), {}).get("limit_kib", 0)
+        return {**now, "own_project": own, "limit_kib": limit}
+
+    def as_set(self, state: dict) -> bool:
+        """Whether the directory exists in its own project, inherited, with its limit."""
+        found = self.found(state)
+        return found is not None and found["project"] == found["own_project"] and found["inherit"] and found["limit_kib"] == self.limit_kib
 
 
 @operation()
