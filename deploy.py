@@ -4,7 +4,7 @@
 """
 
 from labhub.ops import facts
-from tasks import alerts, backup, certificates, disk, docker, drift, groups, hub, shares, swarm, users
+from tasks import alerts, backup, certificates, disk, docker, drift, groups, hub, lab_page, shares, swarm, users
 
 facts.read_ahead()  # what the last run read on this host, read again in one round trip (labhub/ops/facts.py)
 certificates.extra()  # extra CA certificates (TLS-inspecting proxy), before anything downloads
@@ -20,6 +20,7 @@ swarm.membership()  # a swarm lab: the hub manages the swarm and its overlay net
 alerts.delivery()  # the nightly jobs' heartbeat URLs (root-only); on the control host, where its alerts go
 backup.restic()  # restic, the backup repository's secrets (root-only), the repository opened
 restore = backup.restored()  # with `restore`: homes, hub database, passwords, secrets from a snapshot, before the hub starts
+lab_page.helper()  # the lab page's host side: a root-only socket whose helper answers disk use, snapshots, a member's restore
 hub.stack()  # JupyterHub + registry (docker compose), notebook images in the registry
 swarm.worker_images()  # a swarm lab's workers: the hub's notebook images, built under the hub's tags
 backup.nightly(restore)  # the backup's systemd timer: restic snapshots, retention, repository check; a backup right after a restore

@@ -8,6 +8,7 @@ home directory and the lab's shares mounted, from an allowed image of the local 
 
 import grp
 import json
+import os
 import pwd
 import sqlite3
 import sys
@@ -285,18 +286,23 @@ from jupyterhub.app import JupyterHub  # noqa: E402 (the hub that runs this file
 
 make_groups_exact(JupyterHub)
 
-# Idle servers are stopped by jupyterhub-idle-culler, run by the hub as a service.
+# Services: the idle culler, run by the hub; the lab's page (files/lab/app.py), a container of
+# its own that logs members in through the hub and reads users, activity and servers.
+c.JupyterHub.services, c.JupyterHub.load_roles = [], []
 if settings["idle_timeout"]:
-    c.JupyterHub.services = [
-        {
-            "name": "idle-culler",
-            "command": [sys.executable, "-m", "jupyterhub_idle_culler", f"--timeout={settings['idle_timeout']}"],
-        }
-    ]
-    c.JupyterHub.load_roles = [
-        {
-            "name": "idle-culler",
-            "scopes": ["list:users", "read:users:activity", "read:servers", "delete:servers"],
-            "services": ["idle-culler"],
-        }
+    c.JupyterHub.services.append(
+        {"name": "idle-culler", "command": [sys.executable, "-m", "jupyterhub_idle_culler", f"--timeout={settings['idle_timeout']}"]}
+    )
+    c.JupyterHub.load_roles.append(
+        {"name": "idle-culler", "scopes": ["list:users", "read:users:activity", "read:servers", "delete:servers"], "services": ["idle-culler"]}
+    )
+if settings["lab_page"]:
+    c.JupyterHub.services.append(
+        # Its token is generated on the host (lab.env, root-only), shared with its container alone.
+        {"name": "lab", "url": "http://lab:8090", "api_token": os.environ["LABHUB_LAB_TOKEN"], "oauth_no_confirm": True, "display": True}
+    )
+    c.JupyterHub.load_roles += [
+        {"name": "lab-page", "scopes": ["list:users", "read:users", "read:servers"], "services": ["lab"]},
+        # Every member may log in to it (it shows each only her own data; admins the overview).
+        {"name": "user", "scopes": ["self", "access:services!service=lab"]},
     ]

@@ -36,6 +36,7 @@ def hub_settings(config: LabHost, refs: dict[str, str]) -> dict:
         "cpu_limit": hub.cpu_limit,
         "pids_limit": hub.pids_limit,
         "idle_timeout": hub.idle_timeout,
+        "lab_page": config.lab_page_on,  # the lab's page as a hub service (files/lab/app.py)
         "start_timeout": hub.start_timeout,
         "ldap": ldap_settings(hub.ldap) if hub.authenticator == "ldap" else None,
         # With TLS: JupyterHub's public URL (https), so its cookies and its servers' are Secure.

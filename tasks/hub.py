@@ -28,6 +28,7 @@ from labhub.local import IMAGE_CONTEXTS, REPO, archive_images, certificates, fil
 from labhub.ops import apt, compose, files, images, systemd
 from labhub.ops.shell import q
 from labhub.templates import render
+from tasks import lab_page
 from tasks.alerts import HEARTBEAT_SCRIPT
 
 PROJECT = "jupyterhub"  # compose project: containers jupyterhub-hub-1, jupyterhub-registry-1
@@ -43,12 +44,14 @@ PROXY_HEALTH_PORT = 2080  # the TLS proxy answers its container's health check h
 # where it carries CA_TRUST_MARKER: one copy for the hub's image and every notebook image.
 CA_TRUST_STEP = REPO / "files" / "ca-trust.dockerfile"
 SECRETS = ("JPY_COOKIE_SECRET", "CONFIGPROXY_AUTH_TOKEN")
+LAB_SECRETS = ("LABHUB_LAB_TOKEN",)  # lab.env: the lab page's hub API token, read by the hub and the page alone
 PRUNE_SCRIPT = "/usr/local/sbin/labhub-registry-prune"  # the registry's retention (files/labhub-registry-prune)
 PRUNE_REPORT = "/var/lib/labhub/registry-prune.json"  # its last run: what it deleted, the registry's size before and after
 # What the running stack depends on besides its images: a change in one brings it up anew.
-STACK_STAMPED_FILES = ("compose.yaml", "secrets.env", "jupyterhub_config.py", "login_guard.py", "login_admin.py", "labhub.json", "Caddyfile")
+STACK_STAMPED_FILES = ("compose.yaml", "secrets.env", "lab.env", "jupyterhub_config.py", "login_guard.py", "login_admin.py", "labhub.json", "Caddyfile")
 # The stack's own services: enough for a class of 100 (docs/benchmarks.md), a ceiling on a runaway.
-SERVICE_LIMITS = {"hub_memory": "2g", "hub_pids": 2048, "registry_memory": "512m", "proxy_memory": "256m", "docker_api_memory": "128m", "service_pids": 256}
+SERVICE_LIMITS = {"hub_memory": "2g", "hub_pids": 2048, "registry_memory": "512m", "proxy_memory": "256m", "docker_api_memory": "128m",
+                  "lab_memory": "256m", "service_pids": 256}
 HUB_DATABASE = "/srv/jupyterhub/data/jupyterhub.sqlite"  # in the hub's container, as files/jupyterhub_config.py sets it
 PROXY_TLS_DIR = "/etc/caddy/tls"  # the stack's tls/ directory, inside the proxy's container
 
@@ -164,6 +167,7 @@ def plan(config: LabHost) -> StackPlan:
     settings = json.dumps(hub_settings(config, refs), indent=2, sort_keys=True) + "\n"
     docker_api = {p.name: p.read_bytes() for p in sorted(DOCKER_API_PROXY.glob("*.py"))}
     proxy_config, certificate_files, proxy = proxy_files(config)
+    page = lab_page.page_files(config)
     hub_secret_files = ldap_files(config)
     address = hub.local_address
     compose_file = render(
@@ -182,6 +186,7 @@ def plan(config: LabHost) -> StackPlan:
         proxy=proxy,
         ldap_password=bool(hub_secret_files),
         limits=SERVICE_LIMITS,
+        lab_page={"digest": digest({**page, "settings": settings.encode()})} if page else None,
     )
     build_dirs = [f"{root}/hub", *[f"{root}/images/{image}" for image in contexts]]
     health = {"hub": q(f"http://{'127.0.0.1' if proxy else address}:{hub.port}/hub/health"), "registry": q("http://127.0.0.1:5000/v2/")}
@@ -191,6 +196,8 @@ def plan(config: LabHost) -> StackPlan:
         # verify the certificate itself.
         name = tls_name(hub.public_url)
         health["proxy"] = f"-k --resolve {q(f'{name}:443:{address}')} {q(f'https://{name}/hub/health')}"
+    if page:  # through the hub's proxy, as members come: the hub has its route
+        health["lab"] = q(f"http://{'127.0.0.1' if proxy else address}:{hub.port}/services/lab/health")
     return StackPlan(
         files=[
             files.ManagedFile(f"{root}/compose.yaml", compose_file),
@@ -200,26 +207,28 @@ def plan(config: LabHost) -> StackPlan:
             files.ManagedFile(f"{root}/labhub.json", settings),
             *[files.ManagedFile(f"{root}/docker-api-proxy/{name}", content) for name, content in docker_api.items()],
             *[files.ManagedFile(f"{root}/hub/{name}", content) for name, content in hub_context.items()],
+            *[files.ManagedFile(f"{root}/lab/{name}", content) for name, content in page.items()],
             *[files.ManagedFile(f"{root}/images/{image}/{name}", data) for image, context in contexts.items() for name, data in context.items()],
             *proxy_config,
         ],
         directories=[
             files.ManagedDirectory(root),
             files.ManagedDirectory(f"{root}/docker-api-proxy"),
+            *[files.ManagedDirectory(f"{root}/{d}") for d in sorted({"lab", *(f"lab/{Path(n).parent}" for n in page if "/" in n)}) if page],
             *([files.ManagedDirectory(f"{root}/tls", mode=0o700)] if proxy and proxy["files"] else []),
             *([files.ManagedDirectory(f"{root}/ldap", mode=0o700)] if hub_secret_files else []),
             files.ManagedDirectory(f"{root}/images"),
             *[files.ManagedDirectory(d) for d in build_dirs],
             *[files.ManagedDirectory(f"{d}/ca-certificates") for d in build_dirs],
         ],
-        purge=[f"{d}/ca-certificates" for d in build_dirs],
+        purge=[f"{d}/ca-certificates" for d in build_dirs] + ([f"{root}/lab"] if page else []),
         builds=builds,
         hub_image=hub_image,
         certificate_files=certificate_files,
         hub_secret_files=hub_secret_files,
         health=health,
         images_used=[hub_image, hub.registry_image, *([proxy["image"]] if proxy else [])],
-        services=["hub", DOCKER_API_SERVICE, "registry", *(["proxy"] if proxy else [])],
+        services=["hub", DOCKER_API_SERVICE, "registry", *(["proxy"] if proxy else []), *(["lab"] if page else [])],
     )
 
 
@@ -240,6 +249,7 @@ def stack():
     certificate = files.managed(name="TLS certificate and key", directories=[], files=stack.certificate_files) if stack.certificate_files else None
     hub_secrets = files.managed(name="Hub's directory password", files=stack.hub_secret_files) if stack.hub_secret_files else None
     secrets = compose.generated_secrets(name="Hub secrets (generated on the host)", path=f"{hub.stack_dir}/secrets.env", names=SECRETS)
+    lab_secrets = compose.generated_secrets(name="Lab page's hub token (generated on the host)", path=f"{hub.stack_dir}/lab.env", names=LAB_SECRETS) if config.lab_page_on else None
     compose.up(
         name="Hub and registry up and answering",
         directory=hub.stack_dir,
@@ -248,7 +258,7 @@ def stack():
         files=STACK_STAMPED_FILES,
         images=stack.images_used,
         wait_seconds=hub.ready_timeout,
-        up_when=[stack_files, secrets],
+        up_when=[stack_files, secrets, *([lab_secrets] if lab_secrets else [])],
         recreate_when={**({"proxy": [certificate]} if certificate else {}), **({"hub": [hub_secrets]} if hub_secrets else {})},
         url=hub.public_url or f"http://{host.data.get('ssh_hostname') or host.name}:{hub.port}/",
         services=stack.services,

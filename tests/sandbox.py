@@ -19,9 +19,12 @@ group_data/sandbox.py.
 from __future__ import annotations
 
 import json
+import secrets as secrets_module
 import sys
 from pathlib import Path
 
+from labhub.local import REPO
+from labhub.secrets import secrets_file
 from tests.harness import cli
 from tests.harness.engine import run, testhost_image
 from tests.harness.hosts import TestHost, wait_for_ssh, free_port, make_ssh_key, start_host
@@ -104,14 +107,20 @@ def up(https: bool = False) -> None:
     if https:
         address = with_https(host_data, ports["https"])
     CONNECTION.write_text(json.dumps({**host.connection_data(), **host_data}, indent=2) + "\n")
+    secrets = secrets_file(REPO / "inventories" / "sandbox.py")
+    if not secrets.exists():  # the backup's password (group_data/sandbox.py), generated once, never committed
+        secrets.write_text(f'[backup]\npassword = "{secrets_module.token_urlsafe(24)}"\n')
+        secrets.chmod(0o600)
     print("provisioning: pyinfra -y inventories/sandbox.py deploy.py", flush=True)
     deploy = cli.pyinfra("inventories/sandbox.py", "-y", "deploy.py")
     print(deploy.stderr[-3000:])
     if deploy.returncode != 0:
         sys.exit(f"the deploy failed:\n{deploy.explain()}")
+    host.exec("systemctl start labhub-backup")  # the first night's backup now: the lab page has a snapshot to show
     print(
         f"\nThe sandbox is provisioned. Open {address} and log in as alice, bob or\n"
-        f"carol: the first login sets the password. Then try:\n"
+        f"carol: the first login sets the password. The lab's page: {host_data['hub']['public_url']}services/lab/\n"
+        f"Then try:\n"
         f"  .venv/bin/pyinfra inventories/sandbox.py deploy.py        # no changes\n"
         f"  .venv/bin/pytest labhub/checks --inventory inventories/sandbox.py\n"
         f"  ./drift-check inventories/sandbox.py\n"

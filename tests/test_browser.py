@@ -5,6 +5,7 @@ test-artifacts/jupyterlab.png."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -67,3 +68,9 @@ def test_a_user_logs_in_through_the_login_page_and_reaches_jupyterlab(hub_lab, b
         hub_lab.host.exec("id -u jupyter-carol; id -g jupyter-carol").stdout.split()
     )
     assert Path(screenshot).stat().st_size > 10_000
+
+    # Her memory use against her limit (hub.mem_limit 1G) in the status bar: jupyter-resource-usage.
+    WebDriverWait(browser, 60).until(shown.text_to_be_present_in_element((By.ID, "jp-main-statusbar"), "Mem:"))
+    browser.get(f"{hub_lab.url}/user/carol/api/metrics/v1")
+    metrics = json.loads(browser.find_element(By.TAG_NAME, "body").text)
+    assert metrics["limits"]["memory"]["rss"] == 2**30 and 0 < metrics["rss"] < 2**30, metrics

@@ -153,7 +153,23 @@ def test_idle_culling_is_a_hub_service_unless_switched_off(monkeypatch):
     assert c.JupyterHub.services[0]["command"][-2:] == ["jupyterhub_idle_culler", "--timeout=1800"]
     assert "delete:servers" in c.JupyterHub.load_roles[0]["scopes"]
     c = load({"hub": {"idle_timeout": 0}}, monkeypatch)
-    assert "services" not in c.JupyterHub
+    assert c.JupyterHub.services == [] and c.JupyterHub.load_roles == []
+
+
+def test_the_lab_page_is_a_service_members_may_open_on_with_backups_or_quotas(monkeypatch):
+    monkeypatch.setenv("LABHUB_LAB_TOKEN", "token-from-lab-env")
+    monkeypatch.setenv("LABHUB_BACKUP_PASSWORD", "a-backup-password-1")
+    backups = {"backup": {"enabled": True, "repository": "/srv/backup/labhub"}}
+    for data, on in (({}, False), (backups, True), ({"hub": {"home_quota": "20G"}}, True),
+                     ({**backups, "hub": {"lab_page": False}}, False), ({"hub": {"lab_page": True}}, True)):
+        c = load(data, monkeypatch)
+        lab = [s for s in c.JupyterHub.services if s["name"] == "lab"]
+        assert bool(lab) == on, data
+        if on:
+            assert lab[0]["url"] == "http://lab:8090" and lab[0]["api_token"] == "token-from-lab-env"
+            roles = {role["name"]: role for role in c.JupyterHub.load_roles}
+            assert "access:services!service=lab" in roles["user"]["scopes"] and "self" in roles["user"]["scopes"]
+            assert roles["lab-page"]["services"] == ["lab"] and not any(s.startswith(("admin", "delete", "servers")) for s in roles["lab-page"]["scopes"])
 
 
 GROUPS = {

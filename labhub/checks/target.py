@@ -156,6 +156,10 @@ def checked_paths(config: LabHost) -> set[str]:
         paths |= {f.path for f in plan(config).managed_files} | {f"{config.hub.stack_dir}/secrets.env"}
     if config.backup.enabled:
         paths |= {BACKUP_SECRETS_DIR, ENV_FILE, PASSWORD_FILE}
+    if config.lab_page_on:
+        from tasks.lab_page import helper_files
+
+        paths |= {f.path for f in helper_files(config, "")} | {f"{config.hub.stack_dir}/lab.env"}
     return paths
 
 

@@ -152,6 +152,10 @@ class Hub(Model):
         None, description="an empty disk or logical volume (e.g. /dev/sdb, /dev/vg0/homes) labhub formats as XFS and mounts at /home "
         "with project quotas, moving the homes onto it; a device that holds anything is refused; none: /home stays where it is"
     )
+    lab_page: bool | None = Field(
+        None, description="the lab's page in the hub (/services/lab/, in its Services menu): each member's disk use, limits and her own "
+        "restores from the nightly backup; the admins' overview of members, filesystems and the backup; none: on with backups or quotas"
+    )
     cpu_limit: float = Field(2.0, description="CPU limit of each user's container, in cores")
     pids_limit: int = Field(1024, description="processes and threads each user's container may run (a fork bomb stops there, not at the host)")
     idle_timeout: int = Field(3600, description="seconds of inactivity after which a user's server is stopped (jupyterhub-idle-culler); 0: never")

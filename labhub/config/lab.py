@@ -13,7 +13,7 @@ from labhub.local import archive_images, file_identity, is_pem_certificate, loca
 from labhub.config.accounts import Admin, HubUser
 from labhub.config.alerts import Alerts
 from labhub.config.backup import RESTIC_SNAPSHOT_ID, Backup, RestoreFiles
-from labhub.config.disk import check_quotas
+from labhub.config.disk import check_quotas, quotas_on
 from labhub.config.common import EntryError, Model, _check_not_nested, _check_unique, _some
 from labhub.config.docker import Apt, DockerEngine
 from labhub.config.drift import DriftSchedule
@@ -200,6 +200,13 @@ class LabHost(Model):
     def daemon_config(self, host_name: str) -> dict:
         """/etc/docker/daemon.json of this host (named as in the inventory)."""
         return self.docker.daemon_config(host_name if self.swarm.role else None)
+
+    @property
+    def lab_page_on(self) -> bool:
+        """The lab page: as hub.lab_page says; by default when there are backups or quotas to show."""
+        if self.hub.lab_page is not None:
+            return self.hub.lab_page and self.hub.enabled and self.swarm.role != "worker"
+        return self.hub.enabled and self.swarm.role != "worker" and (self.backup.enabled or quotas_on(self))
 
     def share_of(self, group: LabGroup):
         """The share a group's folder is a sub-path of, or None for a host path."""

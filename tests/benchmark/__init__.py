@@ -6,6 +6,7 @@
     python -m tests.benchmark class-start  # 20 members start their servers at the same moment
     python -m tests.benchmark login-flood  # 100 wrong passwords in 10 s: the hub's CPU and API latency, before and after issue 26
     python -m tests.benchmark backup       # 500 members' homes: full and incremental backup, restore, no-op
+    python -m tests.benchmark lab-page     # the lab page: a member's view, a snapshot's folder listed, 100 MB restored, the overview
     python -m tests.benchmark quotas       # 500 homes with quotas on the VM: reading their use, the no-op
     python -m tests.benchmark swarm        # three-node swarm lab: no-op vs one node; 10 servers across it vs on one node
     python -m tests.benchmark suite        # where the last `make test` spent its time (test-artifacts/suite-times.json)

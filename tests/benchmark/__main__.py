@@ -7,7 +7,7 @@ import tempfile
 from pathlib import Path
 
 from tests.benchmark import __doc__ as USAGE
-from tests.benchmark import backup, class_start, drift, host_layer, hub, login_flood, quotas, suite, swarm
+from tests.benchmark import backup, class_start, drift, host_layer, hub, lab_page, login_flood, quotas, suite, swarm
 from tests.benchmark.common import record
 
 SECTIONS = {
@@ -18,6 +18,7 @@ SECTIONS = {
     "login-flood": login_flood.login_flood,
     "backup": backup.backup,
     "quotas": quotas.quotas,
+    "lab-page": lab_page.lab_page,
     "swarm": swarm.swarm,
     "suite": suite.suite,
 }

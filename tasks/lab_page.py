@@ -1,0 +1,54 @@
+"""The lab's page in the hub (/services/lab/): its container is part of the hub's stack
+(templates/compose.yaml, files/lab/); its host side is a helper run by systemd per request
+on a root-only socket (files/labhub-lab-helper), the only way the page reaches disk use,
+snapshots and restores. On by default with backups or quotas (LabHost.lab_page_on)."""
+
+from __future__ import annotations
+
+from pyinfra import host
+from pyinfra.api import deploy
+
+from labhub.config import LabHost
+from labhub.inventory import host_config
+from labhub.local import REPO
+from labhub.ops import files, server, systemd
+from labhub.templates import render
+from labhub.ops.restic import ENV_FILE
+
+PAGE = REPO / "files" / "lab"  # the service: app.py, templates/, static/
+HELPER_SCRIPT = "/usr/local/sbin/labhub-lab-helper"
+SOCKET = "/run/labhub-lab/helper.sock"  # its directory is mounted into the page's container
+SOCKET_UNIT = "labhub-lab.socket"
+UNITS = (f"{systemd.UNITS}/{SOCKET_UNIT}", f"{systemd.UNITS}/labhub-lab@.service")
+RESTORES_PER_HOUR = 10  # per member: enough to undo a bad afternoon, too few to fill a disk in a loop
+
+
+def page_files(config: LabHost) -> dict[str, bytes]:
+    """The page's files in the stack directory's lab/ (name -> content); none when it is off."""
+    if not config.lab_page_on:
+        return {}
+    return {str(p.relative_to(PAGE)): p.read_bytes() for p in sorted(PAGE.rglob("*")) if p.is_file() and "__pycache__" not in p.parts}
+
+
+def helper_files(config: LabHost, host_name: str) -> list:
+    """The helper's script and its units (socket-activated, one process per request)."""
+    values = {"socket": SOCKET, "env_file": ENV_FILE, "host": host_name, "script": HELPER_SCRIPT, "restores_per_hour": RESTORES_PER_HOUR}
+    return [
+        files.ManagedFile(HELPER_SCRIPT, (REPO / "files" / "labhub-lab-helper").read_text(), mode=0o755),
+        files.ManagedFile(UNITS[0], render("labhub-lab.socket", **values)),
+        files.ManagedFile(UNITS[1], render("labhub-lab@.service", **values)),
+    ]
+
+
+@deploy("Lab page")
+def helper():
+    config = host_config(host)
+    if not config.hub.enabled or config.swarm.role == "worker":
+        return
+    if not config.lab_page_on:
+        gone = files.managed(name="Lab page's helper removed (hub.lab_page off)", absent=[*UNITS, HELPER_SCRIPT])
+        server.run_when_changed(name="Lab page's socket stopped", command=f"systemctl disable --now {SOCKET_UNIT}; systemctl daemon-reload", triggers=[gone])
+        return
+    units = files.managed(name="Lab page's helper: script, socket and service", files=helper_files(config, host.name))
+    server.run_when_changed(name="systemd reloaded", command="systemctl daemon-reload", triggers=[units])
+    systemd.service(name="Lab page's socket listening", unit=SOCKET_UNIT, restart_when=[units])
