@@ -3,7 +3,7 @@ hub test host of the module's own with nightly backups on: alice, in headless Ch
 through the hub, sees her space and the nights of the backup, browses one and brings back a
 file deleted since; it lands in ~/restored/<date>/, byte-identical and hers. bob may not see
 her data, not even as an admin; paths leaving her home are refused and write nothing; restores
-are rate-limited; the admins' overview names every member with her use and the backup's age,
+are rate-limited and must fit her free space; the admins' overview names every member with her use and the backup's age,
 and a member who is not an admin gets 403. Screenshots of both views go to test-artifacts/."""
 
 from __future__ import annotations
@@ -157,6 +157,15 @@ def test_bob_may_not_see_alices_files_and_paths_out_of_her_home_are_refused(lab,
     status, answer = api(alice, "POST", "members/alice/restores", {"snapshot": snapshot, "path": "bobs-home"})
     assert status == 400 and "is a symbolic link out of her home" in answer["error"], answer
     assert lab.host.exec(f"find {HOME} /home/jupyter-bob | sort").stdout == before, "nothing was written"
+    # A restore larger than her free space (here a 60 MiB filesystem over her home, as a quota
+    # would leave her) is refused before restic runs; her real home, under it, is untouched.
+    lab.host.exec(f"mount -t tmpfs -o size=60m,mode=700,uid=$(id -u jupyter-alice),gid=100 tmpfs {HOME}")
+    try:
+        status, answer = api(alice, "POST", "members/alice/restores", {"snapshot": snapshot, "path": "simulation"})
+        assert (status, answer) == (400, {"error": "'simulation' needs 101 MiB and your home has 60 MiB free: make room first"})
+        assert lab.host.exec(f"ls -A {HOME}").stdout == ""
+    finally:
+        lab.host.exec(f"umount {HOME}")
 
 
 def test_a_100_mb_folder_comes_back_and_restores_are_rate_limited(lab):
