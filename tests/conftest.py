@@ -19,7 +19,7 @@ SHARED_HOSTS = {
     "lab": ("tests/test_drift.py", "tests/test_host_checks.py", "tests/test_idempotence.py"),
     "vm_lab": ("tests/test_vm_shares.py", "tests/test_vm_quotas.py"),
 }
-LONGEST_FIRST = ("hub_lab", "vm_lab", "tests/test_swarm.py", "tests/test_backup.py", "tests/test_tls.py",
+LONGEST_FIRST = ("hub_lab", "vm_lab", "tests/test_swarm.py", "tests/test_backup.py", "tests/test_tls.py", "tests/test_lab_page.py",
                  "tests/test_interruptions.py", "lab", "tests/test_alerts.py", "tests/test_logins.py", "tests/test_hub_upgrade.py", "tests/test_ldap.py", "tests/test_faults.py",
                  "tests/test_host_changes.py", "tests/test_secrets.py")
 
