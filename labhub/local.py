@@ -13,6 +13,12 @@ REPO = Path(__file__).resolve().parent.parent  # computed once; everything else 
 IMAGE_CONTEXTS = REPO / "files" / "images"  # one directory (with a Dockerfile) per notebook image
 
 
+def directory_files(directory: Path) -> dict[str, bytes]:
+    """Every file under a directory of this repository, by relative name, as it lands on a host
+    (a build context, the lab page): Python's bytecode caches, which git ignores, left out."""
+    return {str(p.relative_to(directory)): p.read_bytes() for p in sorted(directory.rglob("*")) if p.is_file() and "__pycache__" not in p.parts}
+
+
 def local_path(path: str) -> Path:
     """A file on the machine that runs pyinfra: absolute, or relative to the repository."""
     candidate = Path(path).expanduser()

@@ -24,7 +24,7 @@ from labhub.config.swarm import SWARM_NETWORK
 from labhub.config.tls import HSTS_MAX_AGE, tls_name
 from labhub.hub_settings import NETWORK, hub_settings
 from labhub.inventory import host_config
-from labhub.local import IMAGE_CONTEXTS, REPO, archive_images, certificates, file_identity, local_path
+from labhub.local import IMAGE_CONTEXTS, REPO, archive_images, certificates, directory_files, file_identity, local_path
 from labhub.ops import apt, compose, files, images, systemd
 from labhub.ops.shell import q
 from labhub.templates import render
@@ -59,7 +59,7 @@ PROXY_TLS_DIR = "/etc/caddy/tls"  # the stack's tls/ directory, inside the proxy
 def context_files(directory: Path, ca_certificates: dict[str, bytes]) -> dict[str, bytes]:
     """A build context: the directory's files, its Dockerfile with the CA trust step put in
     at CA_TRUST_MARKER, and the CA certificates in ca-certificates/."""
-    found = {str(p.relative_to(directory)): p.read_bytes() for p in sorted(directory.rglob("*")) if p.is_file()}
+    found = directory_files(directory)
     found["Dockerfile"] = with_ca_trust_step(found["Dockerfile"].decode()).encode()
     found.update({f"ca-certificates/{name}": pem for name, pem in ca_certificates.items()})
     return found

@@ -10,7 +10,7 @@ from pyinfra.api import deploy
 
 from labhub.config import LabHost
 from labhub.inventory import host_config
-from labhub.local import REPO
+from labhub.local import REPO, directory_files
 from labhub.ops import files, server, systemd
 from labhub.templates import render
 from labhub.ops.restic import ENV_FILE
@@ -27,7 +27,7 @@ def page_files(config: LabHost) -> dict[str, bytes]:
     """The page's files in the stack directory's lab/ (name -> content); none when it is off."""
     if not config.lab_page_on:
         return {}
-    return {str(p.relative_to(PAGE)): p.read_bytes() for p in sorted(PAGE.rglob("*")) if p.is_file() and "__pycache__" not in p.parts}
+    return directory_files(PAGE)
 
 
 def helper_files(config: LabHost, host_name: str) -> list:

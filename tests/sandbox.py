@@ -19,6 +19,7 @@ group_data/sandbox.py.
 from __future__ import annotations
 
 import json
+import os
 import secrets as secrets_module
 import sys
 from pathlib import Path
@@ -107,10 +108,12 @@ def up(https: bool = False) -> None:
     if https:
         address = with_https(host_data, ports["https"])
     CONNECTION.write_text(json.dumps({**host.connection_data(), **host_data}, indent=2) + "\n")
+    # The backup's password (group_data/sandbox.py), generated once, never committed; the file
+    # is created 0600, so the password is never readable by others, not even for a moment.
     secrets = secrets_file(REPO / "inventories" / "sandbox.py")
-    if not secrets.exists():  # the backup's password (group_data/sandbox.py), generated once, never committed
-        secrets.write_text(f'[backup]\npassword = "{secrets_module.token_urlsafe(24)}"\n')
-        secrets.chmod(0o600)
+    if "[backup]" not in (secrets.read_text() if secrets.exists() else ""):
+        with os.fdopen(os.open(secrets, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600), "a") as file:
+            file.write(f'\n[backup]\npassword = "{secrets_module.token_urlsafe(24)}"\n')
     print("provisioning: pyinfra -y inventories/sandbox.py deploy.py", flush=True)
     deploy = cli.pyinfra("inventories/sandbox.py", "-y", "deploy.py")
     print(deploy.stderr[-3000:])

@@ -203,10 +203,10 @@ class LabHost(Model):
 
     @property
     def lab_page_on(self) -> bool:
-        """The lab page: as hub.lab_page says; by default when there are backups or quotas to show."""
-        if self.hub.lab_page is not None:
-            return self.hub.lab_page and self.hub.enabled and self.swarm.role != "worker"
-        return self.hub.enabled and self.swarm.role != "worker" and (self.backup.enabled or quotas_on(self))
+        """The lab page: as hub.lab_page says; by default when there are backups or quotas to show.
+        Only where the hub runs (not on a swarm worker)."""
+        wanted = self.hub.lab_page if self.hub.lab_page is not None else self.backup.enabled or quotas_on(self)
+        return wanted and self.hub.enabled and self.swarm.role != "worker"
 
     def share_of(self, group: LabGroup):
         """The share a group's folder is a sub-path of, or None for a host path."""
