@@ -172,6 +172,21 @@ def test_the_lab_page_is_a_service_members_may_open_on_with_backups_or_quotas(mo
             assert roles["lab-page"]["services"] == ["lab"] and not any(s.startswith(("admin", "delete", "servers")) for s in roles["lab-page"]["scopes"])
 
 
+def test_the_lab_pages_helper_is_told_only_the_group_folders_members_may_restore():
+    from labhub.config import LabHost
+    from tasks.lab_page import helper_settings
+
+    shares = [{"name": "lab", "server": "files.example.org", "share": "lab", "mount_point": "/mnt/lab"}]
+    groups = [{"name": "optics", "members_restore": True}, {"name": "ethics"},
+              {"name": "theory", "folder": "/mnt/lab/theory", "members_restore": True}]  # on a share: the file server's backup
+    data = {"users": ["alice"], "shares": shares, "groups": groups, "hub": {"public_url": "https://hub.lab.example.org/"}}
+    backups = {"backup": {"enabled": True, "repository": "/srv/backup/labhub", "credentials": {"password": "a-backup-password-1"}}}
+    settings = json.loads(helper_settings(LabHost.model_validate({**data, **backups}), "lab1"))
+    assert settings["groups"] == [{"name": "optics", "host_group": "lab-optics", "folder": "/srv/groups/optics"}]
+    assert settings["tls"] == {"name": "hub.lab.example.org", "address": "127.0.0.1"} and settings["host"] == "lab1"
+    assert json.loads(helper_settings(LabHost.model_validate(data), "lab1"))["groups"] == [], "no backups: nothing to restore"
+
+
 GROUPS = {
     "users": ["alice", {"name": "bob", "admin": True}, "carol"],
     "groups": [

@@ -3,8 +3,10 @@ hub test host of the module's own with nightly backups on: alice, in headless Ch
 through the hub, sees her space and the nights of the backup, browses one and brings back a
 file deleted since; it lands in ~/restored/<date>/, byte-identical and hers. bob may not see
 her data, not even as an admin; paths leaving her home are refused and write nothing; restores
-are rate-limited and must fit her free space; the admins' overview names every member with her use and the backup's age,
-and a member who is not an admin gets 403. Screenshots of both views go to test-artifacts/."""
+are rate-limited and must fit her free space. A member of a group whose data allows it brings
+back a file of its folder; nobody else may. The admins' overview names every member with her
+use, the backup's age and the repository's size, and the last drift check's findings; a member
+who is not an admin gets 403. Screenshots of both views go to test-artifacts/."""
 
 from __future__ import annotations
 
@@ -37,6 +39,8 @@ echo 'plot' > {HOME}/notebooks/figures/plot.py
 for i in 1 2 3 4; do head -c 26214400 /dev/urandom > {HOME}/simulation/run-$i.bin; done
 ln -sfn /home/jupyter-bob {HOME}/bobs-home
 chown -hR jupyter-alice: {HOME}/notebooks {HOME}/simulation {HOME}/bobs-home
+head -c 50000 /dev/urandom > /srv/groups/optics/results.csv && chown jupyter-alice /srv/groups/optics/results.csv
+echo 'signed' > /srv/groups/ethics/consent.txt
 """
 TIMES: dict[str, float] = {}
 
@@ -45,6 +49,8 @@ TIMES: dict[str, float] = {}
 def lab(own_hub_lab):
     data = hub_data()
     data["backup"] = {"enabled": True, "repository": "/srv/backup/labhub"}
+    # optics lets its members restore its folder themselves; ethics does not (the default).
+    data["groups"] = [{"name": "optics", "members": ["alice", "carol"], "members_restore": True}, {"name": "ethics", "members": ["alice"]}]
     write_inventory(own_hub_lab.inventory, [(own_hub_lab.host, data)])
     write_secrets(own_hub_lab.inventory, SHARE_CREDENTIALS, BACKUP_PASSWORD)
     results = cli.converge(own_hub_lab.inventory)
@@ -55,7 +61,8 @@ def lab(own_hub_lab):
     own_hub_lab.host.exec(ALICES_WORK)
     own_hub_lab.host.exec("systemctl start labhub-backup")
     own_hub_lab.sha256 = own_hub_lab.host.exec(f"sha256sum < {HOME}/notebooks/thesis.ipynb").stdout.split()[0]
-    own_hub_lab.host.exec(f"rm {HOME}/notebooks/thesis.ipynb")  # the next morning
+    own_hub_lab.results_sha256 = own_hub_lab.host.exec("sha256sum < /srv/groups/optics/results.csv").stdout.split()[0]
+    own_hub_lab.host.exec(f"rm {HOME}/notebooks/thesis.ipynb /srv/groups/optics/results.csv /srv/groups/ethics/consent.txt")  # the next morning
     return own_hub_lab
 
 
@@ -113,6 +120,8 @@ def test_alice_restores_a_deleted_notebook_from_the_lab_page_in_chromium(lab, br
     WebDriverWait(browser, 60).until(shown.presence_of_element_located((By.ID, "space")))
     assert "1G of memory, 1.0 CPUs" in browser.find_element(By.ID, "limits").text
     assert "Your home holds 100." in browser.find_element(By.ID, "space").text, "du of her home (no quota on a container host)"
+    shown_groups = [h.get_attribute("data-group") for h in browser.find_elements(By.CSS_SELECTOR, "#groups h3")]
+    assert shown_groups == ["optics"], "her groups whose data lets members restore (not ethics)"
     ARTIFACTS.mkdir(exist_ok=True)
     browser.save_screenshot(str(ARTIFACTS / "lab-member.png"))
     browser.find_elements(By.CSS_SELECTOR, "a.snapshot")[0].click()
@@ -168,6 +177,30 @@ def test_bob_may_not_see_alices_files_and_paths_out_of_her_home_are_refused(lab,
         lab.host.exec(f"umount {HOME}")
 
 
+def test_a_member_of_a_group_that_allows_it_restores_a_file_of_its_folder_and_nobody_else_may(lab):
+    alice, bob, carol = member(lab, "alice"), member(lab, "bob"), member(lab, "carol")
+    status, mine = api(carol, "GET", "members/carol")
+    assert status == 200 and [g["name"] for g in mine["groups"]] == ["optics"], mine
+    snapshot = mine["snapshots"][0]["id"]
+    status, listing = api(carol, "GET", f"members/carol/snapshots/{snapshot}/files?group=optics")
+    assert status == 200 and "results.csv" in [e["name"] for e in listing["entries"]], listing
+    # Refused: bob is not in optics; ethics does not let members restore; a path out of the folder.
+    for who, name, group, path, says in ((bob, "bob", "optics", "results.csv", "bob is not a member of group 'optics'"),
+                                        (alice, "alice", "ethics", "consent.txt", "group 'ethics' has no folder whose members restore it themselves"),
+                                        (carol, "carol", "optics", "../ethics", "leaves group optics's folder")):
+        status, answer = api(who, "GET", f"members/{name}/snapshots/{snapshot}/files?group={group}&path={urllib.parse.quote(path)}")
+        assert status == 400 and says in answer["error"], (name, group, path, status, answer)
+        status, answer = api(who, "POST", f"members/{name}/restores", {"snapshot": snapshot, "path": path, "group": group})
+        assert status == 400 and says in answer["error"], (name, group, path, status, answer)
+    assert lab.host.exec("ls -A /srv/groups/ethics").stdout == "", "nothing was written"
+    # carol brings back the file alice made: into the folder's restored/<date>/, hers and the group's.
+    status, answer = api(carol, "POST", "members/carol/restores", {"snapshot": snapshot, "path": "results.csv", "group": "optics"})
+    assert status == 200 and "into /srv/groups/optics/restored/" in answer["message"], answer
+    restored = lab.host.exec("ls -d /srv/groups/optics/restored/*/results.csv").stdout.strip()
+    assert lab.host.exec(f"sha256sum < {restored}").stdout.split()[0] == lab.results_sha256
+    assert lab.host.exec(f"stat -c '%U %G' {restored}").stdout.split() == ["jupyter-carol", "lab-optics"]
+
+
 def test_a_100_mb_folder_comes_back_and_restores_are_rate_limited(lab):
     alice = member(lab, "alice")
     snapshot = api(alice, "GET", "members/alice")[1]["snapshots"][0]["id"]
@@ -190,20 +223,37 @@ def test_a_100_mb_folder_comes_back_and_restores_are_rate_limited(lab):
     assert refused_as_there and said[1:] == refused_as_there + [said[-1]] * (len(said) - 1 - len(refused_as_there)), said
 
 
-def test_the_admins_overview_names_every_member_and_the_backups_age_and_refuses_members(lab, browser):
+def test_the_admins_overview_names_every_member_the_backup_and_the_drift_checks_verdict_and_refuses_members(lab, browser, tmp_path):
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support import expected_conditions as shown
     from selenium.webdriver.support.ui import WebDriverWait
 
     assert api(member(lab, "carol"), "GET", "admin") == (403, {"error": "the lab overview is for the hub's admins"})
+    # A night's drift check that found a credentials file left readable. This host is not its
+    # control host (drift.enabled would install the project here), so the report the nightly
+    # unit writes into drift.report_dir is put there from a real run of the check.
+    lab.host.exec("chmod 644 /etc/labhub/credentials/data")
+    try:
+        run = cli.drift_check(lab.inventory, "--report-dir", str(tmp_path))
+        assert run.returncode == 2, run.explain()
+    finally:
+        lab.host.exec("chmod 600 /etc/labhub/credentials/data")
+    lab.host.exec("mkdir -p /var/lib/labhub/drift/night && cat > /var/lib/labhub/drift/night/drift.json", input=(tmp_path / "drift.json").read_text())
     status, overview = api(member(lab, "bob"), "GET", "admin")
     assert status == 200 and overview["backup"]["age_hours"] < 1
+    assert overview["backup"]["repository_bytes"] > 100 * 2**20, overview["backup"]  # her 100 MB of random bytes, stored once
+    assert overview["certificate"] is None, "plain HTTP here: test_tls reads a served certificate's end date"
+    drift = overview["drift"]
+    assert drift["status"] == "drifted" and [h["name"] for h in drift["hosts"]] == [lab.host.name], drift
+    assert any(f.startswith("/etc/labhub/credentials/data: expected") for f in drift["hosts"][0]["findings"]), drift
     homes = {m["name"]: m for m in overview["members"]}
     assert set(homes) >= {"alice", "bob", "carol"} and homes["alice"]["home"]["used"] > 100 * 2**20
     log_in(browser, lab, "bob")
     browser.get(f"{lab.url}/services/lab/admin")
     WebDriverWait(browser, 60).until(shown.presence_of_element_located((By.ID, "members")))
     assert "hours ago" in browser.find_element(By.ID, "backup-age").text
+    assert browser.find_element(By.ID, "drift-status").text == "drifted"
+    assert "/etc/labhub/credentials/data: expected" in browser.find_element(By.ID, "drift-hosts").text
     row = browser.find_element(By.CSS_SELECTOR, "tr[data-member='alice']").text
     used = re.search(r"([0-9.]+) MiB \(no quota\)", row)
     assert used and float(used.group(1)) > 200 and ("stopped" in row or "running" in row), row  # her work and what she restored

@@ -7,6 +7,7 @@ unprinted, and a certificate near its end, or for another name, is drift."""
 from __future__ import annotations
 
 import datetime
+import json
 import ssl
 import time
 from dataclasses import dataclass
@@ -62,6 +63,7 @@ def tls_lab(tmp_path_factory, hub_snapshot, ssh_key):
             data["image_archives"].append(str(caddy_archive))
             data["hub"]["public_url"] = f"https://{HUB_NAME}/"
             data["hub"]["tls"] = {"acme_ca": acme.directory_url, "acme_email": "it@lab.test", "proxy_image": caddy_image}
+            data["hub"]["lab_page"] = True  # its admin view shows the served certificate's end date
             inventory = write_inventory(workdir / "tls_hosts.py", [(host, data)])
             write_secrets(inventory, SHARE_CREDENTIALS)
             started = time.monotonic()
@@ -227,6 +229,13 @@ def test_a_certificate_near_its_end_is_drift_with_its_date_and_an_alert(tls_lab,
         mail = smtp.wait_for(1)[0]
     assert mail.subject == "[Test Lab] tlshost: certificate (warning)" and expires in mail.body, (mail.subject, mail.body)
     assert datetime.datetime.now(datetime.timezone.utc) < ends
+    # The lab page's admin view reads the same date from what HTTPS serves.
+    bob = tls_lab.user(tls_lab.ca.path)
+    assert bob.login("bob", "bob-in-the-browser-1")  # his password since the browser test
+    status, text = bob.request("GET", "/services/lab/api/admin", headers={"Authorization": f"token {bob.create_token('bob')}"})
+    assert status == 200, text
+    certificate = json.loads(text)["certificate"]
+    assert certificate == {"name": HUB_NAME, "ends": f"{ends:%Y-%m-%d %H:%M} UTC", "days_left": 9}, certificate
 
 
 BENCH = Path(__file__).parent / "vendor" / "docker-bench-security"
@@ -257,7 +266,7 @@ def test_docker_bench_sections_2_and_5_warn_only_where_this_table_gives_a_reason
     print(f"docker-bench-security sections 2 and 5: {len(warned)} WARN items: {', '.join(sorted(warned, key=lambda i: [int(p) for p in i.split('.')]))}")
     assert "jupyter-alice" in report  # the member's server was benchmarked
     assert warned <= documented_warnings(), f"WARN without a reason in docs/hardening.md: {sorted(warned - documented_warnings())}\n{report}"
-    stack = ("hub", "docker-api", "registry", "proxy")
+    stack = ("hub", "docker-api", "registry", "proxy", "lab")
     for lost in (*(f"root FS mounted R/W: jupyterhub-{name}-1" for name in stack), *(f"Health check not set: jupyterhub-{name}-1" for name in stack),
                  "Docker socket shared: jupyterhub-hub-1", "Privileges not restricted", "PIDs limit not set", "without memory restrictions",
                  "without CPU restrictions"):

@@ -140,3 +140,35 @@ def test_a_group_folder_on_an_xfs_with_project_quotas_gets_its_own(lab):
     assert "No space left on device" in out and "rc=1" in out and int(out.splitlines()[-1]) <= 10 * 1024 * 1024
     lab.sh("rm /srv/groups/optics/spectra")
     assert lab.converge() == []
+
+
+def test_a_restored_server_keeps_its_quotas_and_a_home_over_its_quota_is_named_before_anything_moves(lab):
+    # Nightly backups on, alice's 15 MiB backed up and then deleted; the whole server restored
+    # (--data restore=latest, as after a reinstall): the deploy sets the quotas first, then the
+    # homes come back into them.
+    users = [{"name": "alice", "uid": 1001}, {"name": "bob", "uid": 1002, "home_quota": "30M"}]
+    hub, groups = {"home_quota": "40M", "homes_device": EMPTY_DISK}, [{"name": "optics", "members": ["alice"], "quota": "10M"}]
+    backup = {"enabled": True, "repository": "/srv/backup/labhub"}
+    lab.write(SHARES[:1], hub=hub, users=users, groups=groups, backup=backup)
+    assert "Backup | restic, sqlite3" in lab.converge()
+    home = "/home/jupyter-alice"
+    lab.sh(f"rm -f {home}/* /srv/groups/optics/* && su -s /bin/sh jupyter-alice -c 'head -c 15M /dev/urandom > {home}/spectra.bin' "
+           "&& systemctl start labhub-backup")
+    digest = lab.sh(f"sha256sum < {home}/spectra.bin && rm {home}/spectra.bin")
+    restore = ("--data", "restore=latest", "--data", "restore_force=true")
+    cli.converge(lab.inventory, *restore, env=lab.env, timeout=900)
+    assert lab.sh(f"sha256sum < {home}/spectra.bin") == digest
+    project, flags = lab.sh(f"lsattr -pd {home}").split()[:2]
+    assert project == "1001" and "P" in flags, "her home is still in her project, inherited: what came back counts"
+    assert lab.sh(f"lsattr -p {home}/spectra.bin").split()[0] == "1001"
+    assert size_mib(lab, home) == 40 and int(lab.sh(f"df -P -B1M {home} | tail -n 1").split()[2]) >= 15
+    out = lab.sh(f"su -s /bin/sh jupyter-alice -c 'dd if=/dev/zero of={home}/fill bs=1M count=40 2>&1; echo rc=$?; rm -f {home}/fill'")
+    assert "No space left on device" in out and "rc=1" in out, out
+    # Her quota lowered under what the snapshot holds: the restore names her and moves nothing.
+    lab.write(SHARES[:1], hub=hub, users=[{**users[0], "home_quota": "10M"}, users[1]], groups=groups, backup=backup)
+    before = lab.sh(LISTING)
+    snapshot = lab.sh("cat /var/lib/labhub/restored").split()[1]  # by its ID: 'latest' was restored once already
+    run, _ = cli.deploy(lab.inventory, "--data", f"restore={snapshot}", "--data", "restore_force=true", env=lab.env, timeout=900)
+    assert run.returncode != 0
+    assert ("alice's home (/home/jupyter-alice) holds 16 MiB in the snapshot, over its quota of 10 MiB; raise these quotas in data") in run.output, run.explain()
+    assert lab.sh(LISTING) == before, "nothing moved"

@@ -1,9 +1,10 @@
 """The lab page: a JupyterHub service at /services/lab/ (managed by labhub, tasks/lab_page.py).
 
 Members log in through the hub (OAuth) and see their own home's use against its quota, their
-server's limits and the nights of the backup; they browse their home as it was on one of
-them and bring a file or folder back into ~/restored/<date>/. Hub admins see every member,
-each filesystem and the last backup. What it shows it reads from the hub's API (its own
+server's limits and the nights of the backup; they browse their home (or a folder of their
+research group, when its data allows it) as it was on one of them and bring a file or folder
+back into ~/restored/<date>/. Hub admins see every member, each filesystem, the last backup,
+the certificate's end date and the last drift check's verdict. What it shows it reads from the hub's API (its own
 token: users, activity, servers) and from the host's helper (labhub-lab-helper, over a
 socket only this container has); it holds no repository password and no member's files.
 """
@@ -118,18 +119,20 @@ class MemberPage(LabHandler):
 
 
 class SnapshotPage(LabHandler):
+    """A night's backup of her home or (?group=) of a folder of her research group."""
+
     @web.authenticated
     async def get(self, member, snapshot):
         self.member_only(member)
-        path = self.get_argument("path", "")
-        listing = await self.from_host(action="files", member=member, snapshot=snapshot, path=path)
-        self.render("snapshot.html", member=member, snapshot=snapshot, path=path.strip("/"), prefix=PREFIX, **listing)
+        path, group = self.get_argument("path", ""), self.get_argument("group", "")
+        listing = await self.from_host(action="files", member=member, snapshot=snapshot, path=path, group=group)
+        self.render("snapshot.html", member=member, snapshot=snapshot, path=path.strip("/"), group=group, prefix=PREFIX, **listing)
 
     @web.authenticated
     async def post(self, member, snapshot):  # the page's restore button (a form with the hub's xsrf token)
         self.member_only(member)
-        path = self.get_argument("path")
-        done = await self.from_host(action="restore", member=member, snapshot=snapshot, path=path)
+        path, group = self.get_argument("path"), self.get_argument("group", "")
+        done = await self.from_host(action="restore", member=member, snapshot=snapshot, path=path, group=group)
         log.info("restore by %s: %s", member, done["message"])
         self.render("restored.html", member=member, snapshot=snapshot, prefix=PREFIX, message=done["message"])
 
@@ -145,7 +148,8 @@ class FilesAPI(LabHandler):
     @web.authenticated
     async def get(self, member, snapshot):
         self.member_only(member)
-        self.finish(await self.from_host(action="files", member=member, snapshot=snapshot, path=self.get_argument("path", "")))
+        self.finish(await self.from_host(action="files", member=member, snapshot=snapshot, path=self.get_argument("path", ""),
+                                         group=self.get_argument("group", "")))
 
 
 class RestoreAPI(LabHandler):
@@ -153,7 +157,7 @@ class RestoreAPI(LabHandler):
     async def post(self, member):
         self.member_only(member)
         body = json.loads(self.request.body or b"{}")
-        done = await self.from_host(action="restore", member=member, snapshot=body.get("snapshot"), path=body.get("path", ""))
+        done = await self.from_host(action="restore", member=member, snapshot=body.get("snapshot"), path=body.get("path", ""), group=body.get("group"))
         log.info("restore by %s: %s", member, done["message"])
         self.finish(done)
 
@@ -166,7 +170,7 @@ async def lab_overview() -> dict:
         server = (user.get("servers") or {}).get("", {})
         members.append({"name": user["name"], "admin": user.get("admin", False), "last_activity": (user.get("last_activity") or "")[:16].replace("T", " "),
                         "running": bool(server.get("ready")), "home": homes.get(user["name"])})
-    return {"members": members, "filesystems": host["filesystems"], "backup": host["backup"]}
+    return {"members": members, **{part: host[part] for part in ("filesystems", "backup", "certificate", "drift")}}
 
 
 class AdminPage(LabHandler):

@@ -28,6 +28,10 @@ class LabGroup(Model):
         f"same path into members' servers only; or a sub-path of a read-write share (the file server's permissions apply on the host; "
         f"other members' servers see it empty); none: {GROUP_FOLDERS}/<name>",
     )
+    members_restore: bool = Field(
+        False, description="members may bring back the folder's files from the nightly backup themselves, on the lab page (into "
+        "<folder>/restored/<date>/); off: only the sysadmin restores them (a folder on a share is the file server's to back up)",
+    )
     quota: str | None = Field(None, description="the most its folder on this host may hold, enforced by the kernel like hub.home_quota (K, M, G, T); none: no limit")
     images: list[NotebookImage] = Field(default_factory=list, description="extra images only members may start (the spawn form shows them)")
     mem_limit: str | None = Field(None, description="memory limit of members' servers instead of hub.mem_limit (a member of several groups gets the largest)")

@@ -24,6 +24,7 @@ SHARES = [
      "uid": "jupyter-alice", "gid": "users", "file_mode": "0664", "dir_mode": "0775", "options": ["port=4450"]},
 ]
 USERS = [{"name": "alice", "uid": 1001}]
+BACKUP_PASSWORD = "Vm-Restic-Pw-4!"
 EMPTY_DISK, USED_DISK, GROUPS_DISK = "/dev/vdb", "/dev/vdc", "/dev/vdd"
 USED_DISK_FILE = ("thesis-draft.txt", "the only copy of chapter 3\n")  # on USED_DISK's ext4
 
@@ -37,11 +38,13 @@ class VmLab:
         self.passwords = {"data": FIRST_PASSWORD, "analysis": FIRST_PASSWORD}
         self.write(SHARES)
 
-    def write(self, shares: list[dict], hub: dict | None = None, users: list[dict] | None = None, groups: list[dict] | None = None) -> None:
+    def write(self, shares: list[dict], hub: dict | None = None, users: list[dict] | None = None, groups: list[dict] | None = None,
+              backup: dict | None = None) -> None:
         data = {**self.vm.connection_data(), "hub": {"enabled": False, **(hub or {})}, "docker": {"source": "distro"},
-                "admins": ["labadmin"], "users": users or USERS, "shares": shares, "groups": groups or []}
+                "admins": ["labadmin"], "users": users or USERS, "shares": shares, "groups": groups or [], **({"backup": backup} if backup else {})}
         self.inventory.write_text(f"vm = [('labhub-vm', {data!r})]\n")
-        self.secrets.write_text(f'[shares.analysis]\nusername = "{ACCOUNT}"\npassword = "{self.passwords["analysis"]}"\n')
+        self.secrets.write_text(f'[shares.analysis]\nusername = "{ACCOUNT}"\npassword = "{self.passwords["analysis"]}"\n'
+                                + (f'[backup]\npassword = "{BACKUP_PASSWORD}"\n' if backup else ""))
         self.secrets.chmod(0o600)
         self.env = {"LABHUB_SHARE_DATA_USERNAME": ACCOUNT, "LABHUB_SHARE_DATA_PASSWORD": self.passwords["data"]}
 
