@@ -14,7 +14,7 @@ from labhub.config import LabHost
 from labhub.config.tls import tls_name
 from labhub.inventory import host_config
 from labhub.local import REPO, directory_files
-from labhub.ops import files, server, systemd
+from labhub.ops import apt, files, server, systemd
 from labhub.templates import render
 from labhub.ops.restic import ENV_FILE
 
@@ -70,6 +70,7 @@ def helper():
         gone = files.managed(name="Lab page's helper removed (hub.lab_page off)", absent=[*UNITS, HELPER_SCRIPT, HELPER_SETTINGS])
         server.run_when_changed(name="Lab page's socket stopped", command=f"systemctl disable --now {SOCKET_UNIT}; systemctl daemon-reload", triggers=[gone])
         return
+    apt.packages(name="python3, openssl (the helper's interpreter; it reads the served certificate)", install=["python3", "openssl"], settings=config.apt)
     units = files.managed(name="Lab page's helper: script, settings, socket and service",
                           directories=[files.ManagedDirectory("/etc/labhub")], files=helper_files(config, host.name))
     server.run_when_changed(name="systemd reloaded", command="systemctl daemon-reload", triggers=[units])

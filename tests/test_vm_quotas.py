@@ -7,10 +7,13 @@ by hand, a home fills up, and a research group's folder gets its own quota. (The
 
 from __future__ import annotations
 
+import base64
 import json
+import shlex
 
 import pytest
 
+from labhub.local import REPO
 from tests.harness import cli
 from tests.harness.vmlab import EMPTY_DISK, GROUPS_DISK, SHARES, USED_DISK, USED_DISK_FILE
 
@@ -150,9 +153,9 @@ def test_a_restored_server_keeps_its_quotas_and_a_home_over_its_quota_is_named_b
     hub, groups = {"home_quota": "40M", "homes_device": EMPTY_DISK}, [{"name": "optics", "members": ["alice"], "quota": "10M"}]
     backup = {"enabled": True, "repository": "/srv/backup/labhub"}
     lab.write(SHARES[:1], hub=hub, users=users, groups=groups, backup=backup)
-    assert "Backup | restic, sqlite3" in lab.converge()
+    assert "Backup | Repository secrets and the backup scripts" in lab.converge()
     home = "/home/jupyter-alice"
-    lab.sh(f"rm -f {home}/* /srv/groups/optics/* && su -s /bin/sh jupyter-alice -c 'head -c 15M /dev/urandom > {home}/spectra.bin' "
+    lab.sh(f"rm -rf {home}/* /srv/groups/optics/* && su -s /bin/sh jupyter-alice -c 'head -c 15M /dev/urandom > {home}/spectra.bin' "
            "&& systemctl start labhub-backup")
     digest = lab.sh(f"sha256sum < {home}/spectra.bin && rm {home}/spectra.bin")
     restore = ("--data", "restore=latest", "--data", "restore_force=true")
@@ -172,3 +175,28 @@ def test_a_restored_server_keeps_its_quotas_and_a_home_over_its_quota_is_named_b
     assert run.returncode != 0
     assert ("alice's home (/home/jupyter-alice) holds 16 MiB in the snapshot, over its quota of 10 MiB; raise these quotas in data") in run.output, run.explain()
     assert lab.sh(LISTING) == before, "nothing moved"
+
+
+def test_the_lab_pages_helper_reads_her_quota_and_refuses_a_restore_past_it(lab):
+    # The lab page's host side (files/labhub-lab-helper) against a real quota. The VM runs no
+    # hub, so the helper is run here as its unit runs it: root, restic.env, its settings.
+    helper = base64.b64encode((REPO / "files" / "labhub-lab-helper").read_bytes()).decode()
+    settings = {"host": "labhub-vm", "restores_per_hour": 10, "groups": [], "tls": None, "drift_reports": "/var/lib/labhub/drift"}
+    lab.sh(f"command -v python3 >/dev/null || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3 >/dev/null; "
+           f"echo {helper} | base64 -d > /root/lab-helper && echo {shlex.quote(json.dumps(settings))} > /root/lab-page.json")
+
+    def ask(**request) -> dict:
+        return json.loads(lab.sh(f"set -a; . /etc/labhub/backup/restic.env; set +a; echo {shlex.quote(json.dumps(request))} | "
+                                 "LABHUB_LAB_SETTINGS=/root/lab-page.json python3 /root/lab-helper"))
+
+    # alice holds 15 MiB under the 10 MiB quota the last run set (XFS lets a limit fall below use).
+    mine = ask(action="member", member="alice")
+    assert mine["ok"] and mine["space"]["quota"] and (mine["space"]["size"], mine["space"]["free"]) == (10 * 2**20, 0), mine
+    answer = ask(action="restore", member="alice", snapshot=mine["snapshots"][0]["id"], path="spectra.bin")
+    assert answer == {"ok": False, "error": "'spectra.bin' needs 16 MiB and your home has 0 MiB free: make room first"}, answer
+    # With room again (the quota raised by hand, as data would), the restore comes back as hers, in her project.
+    lab.sh("xfs_quota -x -c 'limit -p bhard=60m 1001' /home")
+    answer = ask(action="restore", member="alice", snapshot=mine["snapshots"][0]["id"], path="spectra.bin")
+    assert answer["ok"], answer
+    restored = lab.sh("ls -d /home/jupyter-alice/restored/*/spectra.bin")
+    assert lab.sh(f"stat -c %U {restored}") == "jupyter-alice" and lab.sh(f"lsattr -p {restored}").split()[0] == "1001"

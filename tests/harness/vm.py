@@ -3,8 +3,9 @@
 The runner's kernel has no CIFS, a Debian guest kernel has. KVM hangs on the test machines,
 so qemu runs with software emulation (~10x slower than native): the image therefore comes
 with Docker preinstalled, as the deploy's distro packages name it (`apt-get install docker.io` takes 5 minutes emulated),
-and xfsprogs (the quota tests' apt-get update and install took ~2 minutes), while everything
-else the deploy installs, cifs-utils included, it installs itself.
+and xfsprogs (the quota tests' apt-get update and install took ~2 minutes), restic and sqlite3
+(the quota tests' restore; their apt install is proven on the container hosts, test_backup),
+while everything else the deploy installs, cifs-utils included, it installs itself.
 
 The root filesystem is made by mmdebstrap and turned into an ext4 image without loop devices
 (`mkfs.ext4 -d`); the kernel boots directly (`-kernel`/`-initrd`). Each test VM writes to its
@@ -28,6 +29,7 @@ from tests.harness.hosts import SSH_OPTIONS, free_port, loopback_ssh, make_ssh_k
 VM_PACKAGES = (
     "linux-image-amd64", "systemd-sysv", "udev", "dbus", "kmod", "openssh-server", "iproute2",
     "procps", "python3", "less", "e2fsprogs", "docker.io", "docker-cli", "docker-compose", "ca-certificates", "xfsprogs",
+    "restic", "sqlite3",
 )
 GUEST_HOST_ADDRESS = "10.0.2.2"  # the runner's loopback as seen from the VM
 
