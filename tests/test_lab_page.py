@@ -122,6 +122,12 @@ def test_alice_restores_a_deleted_notebook_from_the_lab_page_in_chromium(lab, br
     assert "Your home holds 100." in browser.find_element(By.ID, "space").text, "du of her home (no quota on a container host)"
     shown_groups = [h.get_attribute("data-group") for h in browser.find_elements(By.CSS_SELECTOR, "#groups h3")]
     assert shown_groups == ["optics"], "her groups whose data lets members restore (not ethics)"
+    member_page = browser.current_url
+    browser.find_elements(By.CSS_SELECTOR, "a.group-snapshot")[0].click()  # optics' folder that night (carol restores from it below)
+    WebDriverWait(browser, 60).until(shown.presence_of_element_located((By.CSS_SELECTOR, "tr[data-name='results.csv'] input[name='group']")))
+    assert browser.find_element(By.TAG_NAME, "h1").text == "Group optics's folder as it was"
+    browser.get(member_page)
+    WebDriverWait(browser, 60).until(shown.presence_of_element_located((By.ID, "space")))
     ARTIFACTS.mkdir(exist_ok=True)
     browser.save_screenshot(str(ARTIFACTS / "lab-member.png"))
     browser.find_elements(By.CSS_SELECTOR, "a.snapshot")[0].click()
