@@ -3,7 +3,10 @@ tests/test_vm_shares.py, provisioned by the real pyinfra CLI. Its root filesyste
 without project quotas, so the first run must stop before changing anything; a disk that holds
 a filesystem must be refused untouched; the empty disk is formatted as XFS and the homes move
 onto it. Then the members write as their own UIDs, data changes a quota, a person removes one
-by hand, a home fills up, and a research group's folder gets its own quota. (The container test hosts' kernel has no quota support.)"""
+by hand, a home fills up, and a research group's folder gets its own quota. Then the server is
+restored from its backup with its quotas kept (and a home over its quota named before anything
+moves), the lab page's helper reads a quota, and df in a container with her home mounted shows
+it. (The container test hosts' kernel has no quota support.)"""
 
 from __future__ import annotations
 
@@ -200,3 +203,13 @@ def test_the_lab_pages_helper_reads_her_quota_and_refuses_a_restore_past_it(lab)
     assert answer["ok"], answer
     restored = lab.sh("ls -d /home/jupyter-alice/restored/*/spectra.bin")
     assert lab.sh(f"stat -c %U {restored}") == "jupyter-alice" and lab.sh(f"lsattr -p {restored}").split()[0] == "1001"
+
+
+def test_df_in_a_container_with_her_home_mounted_as_her_server_has_it_shows_her_quota(lab):
+    # Her server is a Docker container with her home bind-mounted, run as her UID (DockerSpawner);
+    # the VM runs no hub, so a container of the smallest image that holds df (made here from the
+    # VM's own df and the libraries it links) stands in for it, mounted and run the same way.
+    lab.sh("docker image inspect df-only >/dev/null 2>&1 || "
+           "tar -C / -chf - usr/bin/df $(ldd /usr/bin/df | grep -o '/[^ ]*' | sed 's#^/##') | docker import - df-only >/dev/null")
+    df = lab.sh("docker run --rm --user 1001:100 -v /home/jupyter-alice:/home/jovyan df-only /usr/bin/df -P -B1M /home/jovyan | tail -n 1").split()
+    assert df[1] == "60", f"df of her home inside the container: its size is her quota (60 MiB, as the last test set it), found {df}"
