@@ -4,9 +4,10 @@ Members log in through the hub (OAuth) and see their own home's use against its 
 server's limits and the nights of the backup; they browse their home (or a folder of their
 research group, when its data allows it) as it was on one of them and bring a file or folder
 back into ~/restored/<date>/. Hub admins see every member, each filesystem, the last backup,
-the certificate's end date and the last drift check's verdict. What it shows it reads from the hub's API (its own
-token: users, activity, servers) and from the host's helper (labhub-lab-helper, over a
-socket only this container has); it holds no repository password and no member's files.
+the certificate's end date and the last drift check's verdict. What it shows it reads from
+the hub's API (its own token: users, activity, servers) and from the host's helper
+(labhub-lab-helper, over a socket only this container has); it holds no repository password
+and no member's files.
 """
 
 import asyncio
