@@ -169,9 +169,6 @@ def pytest_sessionfinish(session):
     import time
     from pathlib import Path
 
-    from tests.harness.hosts import wait_for_removals
-
-    wait_for_removals()  # this process's hosts, removed in the background
     if hasattr(session.config, "workerinput"):
         return  # a pytest-xdist worker: the controller cleans up and writes the ledger
     from tests.harness import snapshots

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.harness.browser import wait_for_jupyterlab
 from tests.harness.cli import REPO
 
 pytestmark = pytest.mark.browser
@@ -52,11 +53,9 @@ def test_a_user_logs_in_through_the_login_page_and_reaches_jupyterlab(hub_lab, b
     browser.find_element(By.ID, "login_submit").click()
 
     # The hub spawns carol's server and sends the browser on to JupyterLab in it.
-    WebDriverWait(browser, 300).until(shown.presence_of_element_located((By.ID, "jp-main-dock-panel")))
     # Loaded: the splash screen is gone, the launcher is up, the file browser is in carol's home.
-    WebDriverWait(browser, 120).until(lambda b: not b.find_elements(By.ID, "jupyterlab-splash"))
+    wait_for_jupyterlab(browser, hub_lab.host, "carol")
     WebDriverWait(browser, 60).until(shown.presence_of_element_located((By.CSS_SELECTOR, ".jp-Launcher")))
-    WebDriverWait(browser, 60).until(shown.text_to_be_present_in_element((By.CSS_SELECTOR, ".jp-BreadCrumbs"), "jupyter-carol"))
     ARTIFACTS.mkdir(exist_ok=True)
     screenshot = ARTIFACTS / "jupyterlab.png"
     browser.save_screenshot(str(screenshot))

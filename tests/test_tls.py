@@ -18,6 +18,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives.hashes import SHA256
 
 from tests.harness import cli, snapshots
+from tests.harness.browser import wait_for_jupyterlab
 from tests.harness.hosts import TestHost, remove_host, write_inventory
 from tests.harness.hubclient import HubUser
 from tests.harness.hublab import SHARE_CREDENTIALS, hub_data
@@ -147,10 +148,7 @@ def test_a_browser_sent_to_plain_http_logs_in_over_https_with_no_certificate_err
         browser.find_element(By.ID, "username_input").send_keys("bob")
         browser.find_element(By.ID, "password_input").send_keys("bob-in-the-browser-1")
         browser.find_element(By.ID, "login_submit").click()
-        # JupyterLab in bob's server, through Caddy (its websockets too: the kernel list loads).
-        WebDriverWait(browser, 300).until(shown.presence_of_element_located((By.ID, "jp-main-dock-panel")))
-        WebDriverWait(browser, 120).until(lambda b: not b.find_elements(By.ID, "jupyterlab-splash"))
-        WebDriverWait(browser, 60).until(shown.text_to_be_present_in_element((By.CSS_SELECTOR, ".jp-BreadCrumbs"), "jupyter-bob"))
+        wait_for_jupyterlab(browser, tls_lab.host, "bob")  # in bob's server, through Caddy (its websockets too)
         assert browser.current_url.startswith(f"https://{HUB_NAME}/user/bob/lab")
     finally:
         browser.quit()
