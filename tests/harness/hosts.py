@@ -135,10 +135,9 @@ def publish_key(host: TestHost) -> None:
 
 
 def remove_host(host: TestHost) -> None:
-    """Removed now, in the teardown. Removing in the background (stop 32) took the teardowns
-    from ~340 s to ~35 s summed, but the deletions of nested Docker data then ran beside the
-    next units' tests: two full runs each way took 47-49 min in the foreground and 56-57 min
-    in the background, and one browser test timed out during them."""
+    """Removed now, in the teardown (~370 s summed over a run). Removing in the background
+    saved that in the teardowns but not in the run: 56.1 and 57 min in the background, 47,
+    49 and 55.0 min in the foreground; the machine's speed varies more than either choice."""
     run("docker", "rm", "-f", "-v", host.container, check=False)
 
 
