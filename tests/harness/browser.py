@@ -28,9 +28,9 @@ def where_it_stood(browser, host: TestHost, member: str) -> str:
         page = browser.find_element(By.TAG_NAME, "body").text[:1500]
     except Exception as error:  # the page may be mid-navigation
         page = f"(unreadable: {error})"
-    server = host.exec(f"docker ps -a --filter name=jupyter-{member} --format '{{{{.Names}}}} {{{{.Status}}}}'").stdout
-    hub_log = host.exec("docker logs --tail 60 jupyterhub-hub-1 2>&1").stdout
-    member_log = host.exec(f"docker logs --tail 30 jupyter-{member} 2>&1").stdout
+    server = host.exec(f"docker ps -a --filter name=jupyter-{member} --format '{{{{.Names}}}} {{{{.Status}}}}'", check=False).stdout
+    hub_log = host.exec("docker logs --tail 60 jupyterhub-hub-1 2>&1", check=False).stdout
+    member_log = host.exec(f"docker logs --tail 30 jupyter-{member} 2>&1", check=False).stdout  # none if never spawned
     return (
         f"url: {browser.current_url}\ntitle: {browser.title}\npage:\n{page}\n"
         f"her server: {server or '(no container)'}\nits log:\n{member_log}\nhub log:\n{hub_log}"
