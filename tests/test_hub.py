@@ -11,10 +11,12 @@ import time
 
 import pytest
 
+from labhub.ops.shell import q
 from tests.harness import cli
 from tests.harness.hubclient import HubUser
 from tests.harness.hosts import write_inventory
 from tests.harness.hublab import SHARE_CREDENTIALS, hub_data
+from tests.harness.images import JUPYTERHUB_VERSION
 from tests.harness.lab import write_secrets
 
 pytestmark = pytest.mark.hub
@@ -355,6 +357,36 @@ def test_the_host_checks_pass_on_the_hub_host(hub_lab, alice):
     checks = cli.host_checks(hub_lab.inventory)
     assert checks.returncode == 0, checks.explain()
     assert "PASSED labhub/checks/test_hub.py::test_users_servers_run_as_their_host_account_unprivileged[hubhost]" in checks.stdout
+
+
+# The hub database's alembic revision set on the host (python3's sqlite3, beside the running hub).
+SET_REVISION = """
+import sqlite3, sys
+database = sqlite3.connect(sys.argv[1])
+print(database.execute("select version_num from alembic_version").fetchone()[0])
+database.execute("update alembic_version set version_num = ?", (sys.argv[2],))
+database.commit()
+"""
+
+
+def test_a_database_schema_older_than_the_hubs_jupyterhub_is_named_by_the_host_checks(hub_lab, alice):
+    """The check reads the revision on the host and compares it with the head of the hub
+    image's JupyterHub, read once per image ID and kept by the machine that runs the checks."""
+    from labhub.checks.test_hub import SCHEMA_HEADS
+
+    database = "\"$(docker volume inspect --format '{{.Mountpoint}}' jupyterhub_hub-data)/jupyterhub.sqlite\""
+    image_id = hub_lab.host.exec("docker inspect --format '{{.Image}}' jupyterhub-hub-1").stdout.strip()
+    version, expected = json.loads(SCHEMA_HEADS.read_text())[image_id]  # read by the checks of the test above
+    head = hub_lab.host.exec(f"python3 -c {q(SET_REVISION)} {database} 0eee8c825d24").stdout.strip()  # JupyterHub 4's
+    try:
+        assert (version, head) == (JUPYTERHUB_VERSION, expected), "the database was at the image's head"
+        checks = cli.host_checks(hub_lab.inventory, "-k", "schema")
+        assert checks.returncode == 1, checks.explain()
+        assert (f"hub database: expected the schema of JupyterHub {JUPYTERHUB_VERSION} (revision {expected}), "
+                "found revision 0eee8c825d24 (an older one)") in checks.stdout, checks.explain()
+    finally:
+        hub_lab.host.exec(f"python3 -c {q(SET_REVISION)} {database} {head}")
+    assert cli.host_checks(hub_lab.inventory, "-k", "schema").returncode == 0
 
 
 def test_a_hub_that_does_not_come_up_fails_the_deploy_with_its_last_log_lines(hub_lab, alice):

@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from labhub.checks.test_hub import SCHEMA_PROBE
+from tasks.hub import HUB_DATABASE
 from tests.harness import cli
 from tests.harness.hosts import write_inventory
 from tests.harness.hublab import SHARE_CREDENTIALS, hub_data
@@ -29,6 +29,28 @@ def hub_lab(own_hub_lab):
 
 PASSWORD = "alice-before-the-upgrade-3"
 SCHEMA_OF_JUPYTERHUB_5 = "4621fec11365"  # alembic revision "manage roles", new in 5.0
+# JupyterHub's own verdict, in the hub's container (the host checks read the revision on the
+# host and compare it with the image's head): its version, the database's revision, whether
+# orm.check_db_revision finds it current, and the journal mode. From a copy with its log.
+SCHEMA_PROBE = f"""
+import os, shutil, tempfile, jupyterhub, sqlalchemy
+from jupyterhub import orm
+with tempfile.TemporaryDirectory() as copy:
+    for suffix in ("", "-wal"):
+        if os.path.exists({HUB_DATABASE!r} + suffix):
+            shutil.copyfile({HUB_DATABASE!r} + suffix, copy + "/hub.sqlite" + suffix)
+    engine = sqlalchemy.create_engine("sqlite:///" + copy + "/hub.sqlite")
+    with engine.connect() as connection:
+        revision = connection.execute(sqlalchemy.text("select version_num from alembic_version")).scalar()
+        journal = connection.execute(sqlalchemy.text("pragma journal_mode")).scalar()
+    try:
+        orm.check_db_revision(engine)
+        state = "current"
+    except orm.DatabaseSchemaMismatch:
+        state = "stale"
+    engine.dispose()
+print(jupyterhub.__version__, revision, state, journal)
+"""
 
 
 def converge_with(hub_lab, data: dict) -> list[str]:

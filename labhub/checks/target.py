@@ -64,9 +64,11 @@ class Target:
     def __repr__(self) -> str:
         return self.name
 
-    def run(self, command: str) -> Answer:
-        """The answer of a read-only command, asked once per session."""
-        self._requests.append({"run": command})
+    def run(self, command: str, remember: bool = True) -> Answer:
+        """The answer of a read-only command, asked once per session (and, remembered, read
+        ahead at the next session's start)."""
+        if remember:
+            self._requests.append({"run": command})
         if command not in self._answers:
             result = self.host.run(command)
             self._answers[command] = Answer(result.rc, result.stdout, result.stderr)

@@ -7,6 +7,8 @@ and every user's server running as its host account, unprivileged, without the s
 import datetime
 import hashlib
 import json
+import os
+from pathlib import PurePosixPath
 
 import pytest
 from cryptography import x509
@@ -14,6 +16,7 @@ from cryptography.hazmat.primitives.hashes import SHA256
 
 from labhub.checks.target import server_account
 from labhub.ops.compose import EnvKeys
+from labhub.ops.facts import RECORDS
 from labhub.config.disk import size_bytes
 from labhub.config.tls import EXPIRY_WARNING_DAYS, HSTS_MAX_AGE, certificate_names, name_matches, tls_name
 from labhub.local import local_path
@@ -156,41 +159,58 @@ def test_only_the_docker_api_proxy_holds_the_docker_socket(target):
     assert network in hub["NetworkSettings"]["Networks"] and internal == "true", f"hub: expected on the internal network {network} with its Docker API proxy, found networks {sorted(hub['NetworkSettings']['Networks'])} (internal: {internal})"
 
 
-# The JupyterHub in the hub's container, its database's schema revision, and whether that is
-# the one this JupyterHub expects (it upgrades an older one as it starts: upgrade_db).
-# Read from a copy with its write-ahead log: the volume is mounted read-only, where SQLite
-# cannot open a WAL database that the hub has closed (there is no -shm file to read).
-SCHEMA_PROBE = f"""
-import os, shutil, tempfile, jupyterhub, sqlalchemy
-from jupyterhub import orm
+# The hub's database, read on the host (the hub task installs python3): its schema revision
+# and journal mode. From a copy with its write-ahead log: SQLite cannot open a WAL database
+# read-only once the hub has closed it (there is no -shm file to read).
+DATABASE_READ = """
+import os, shutil, sqlite3, sys, tempfile
 with tempfile.TemporaryDirectory() as copy:
     for suffix in ("", "-wal"):
-        if os.path.exists({HUB_DATABASE!r} + suffix):
-            shutil.copyfile({HUB_DATABASE!r} + suffix, copy + "/hub.sqlite" + suffix)
-    engine = sqlalchemy.create_engine("sqlite:///" + copy + "/hub.sqlite")
-    with engine.connect() as connection:
-        revision = connection.execute(sqlalchemy.text("select version_num from alembic_version")).scalar()
-        journal = connection.execute(sqlalchemy.text("pragma journal_mode")).scalar()
-    try:
-        orm.check_db_revision(engine)
-        state = "current"
-    except orm.DatabaseSchemaMismatch:
-        state = "stale"
-    engine.dispose()
-print(jupyterhub.__version__, revision, state, journal)
+        if os.path.exists(sys.argv[1] + suffix):
+            shutil.copyfile(sys.argv[1] + suffix, copy + "/hub.sqlite" + suffix)
+    database = sqlite3.connect(copy + "/hub.sqlite")
+    print(database.execute("select version_num from alembic_version").fetchone()[0], database.execute("pragma journal_mode").fetchone()[0])
+    database.close()
 """
+# The JupyterHub of the hub's image and the schema revision it expects (it upgrades an older
+# one as it starts: upgrade_db), read in a throwaway container of the image (~2.5 s) once per
+# image ID and kept on the machine that runs the checks: an image's files are fixed by its ID.
+SCHEMA_HEAD_PROBE = """
+import os, jupyterhub
+from alembic.script import ScriptDirectory
+print(jupyterhub.__version__, ScriptDirectory(os.path.join(os.path.dirname(jupyterhub.__file__), "alembic")).get_current_head())
+"""
+SCHEMA_HEADS = RECORDS.parent / "hub-schema-heads.json"  # image ID -> [JupyterHub version, its schema's head revision]
+
+
+def schema_head(target, image: str) -> tuple[str, str]:
+    """The JupyterHub version of the image and its schema's head revision."""
+    image_id = target.read(f"docker image inspect --format '{{{{.Id}}}}' {image}").strip()
+    try:
+        known = json.loads(SCHEMA_HEADS.read_text())
+    except (OSError, ValueError):
+        known = {}
+    if image_id not in known:
+        # Not kept in the session's record (read ahead next time): the next session knows the answer.
+        probe = target.run(f"docker run --rm --network none --entrypoint python3 {image} -c {q(SCHEMA_HEAD_PROBE)}", remember=False)
+        assert probe.rc == 0, f"hub image {image}: expected its JupyterHub's schema readable, found: {probe.stderr.strip()[-300:]}"
+        known[image_id] = probe.stdout.split()
+        SCHEMA_HEADS.parent.mkdir(parents=True, exist_ok=True)
+        written = SCHEMA_HEADS.with_suffix(f".{os.getpid()}")
+        written.write_text(json.dumps(known, indent=1))
+        written.replace(SCHEMA_HEADS)  # whole, for another check running at once
+    version, head = known[image_id]
+    return version, head
 
 
 def test_the_hubs_database_schema_is_current_for_its_jupyterhub(target):
     stack = stack_of(target)
-    # A throwaway container of the hub's image with its volume read-only, not `docker exec`
-    # into the hub: runc may leave an exec's process spec, the hub's secrets in its
-    # environment, in /tmp.
-    probe = target.run(f"docker run --rm --network none -v {PROJECT}_hub-data:/srv/jupyterhub/data:ro "
-                            f"--entrypoint python3 {stack.hub_image} -c {q(SCHEMA_PROBE)}")
-    assert probe.rc == 0, f"hub database: expected its schema readable, found: {probe.stderr.strip()[-300:]}"
-    version, revision, state, journal = probe.stdout.split()
-    assert state == "current", f"hub database: expected the schema of JupyterHub {version}, found revision {revision} (an older one)"
+    database = PurePosixPath(HUB_DATABASE).name
+    read = target.run(f"v=$(docker volume inspect --format '{{{{.Mountpoint}}}}' {PROJECT}_hub-data) && python3 -c {q(DATABASE_READ)} \"$v\"/{database}")
+    assert read.rc == 0, f"hub database: expected its schema readable, found: {(read.stderr or read.stdout).strip()[-300:]}"
+    revision, journal = read.stdout.split()
+    version, head = schema_head(target, stack.hub_image)
+    assert revision == head, f"hub database: expected the schema of JupyterHub {version} (revision {head}), found revision {revision} (an older one)"
     assert journal == "wal", f"hub database: expected its write-ahead log on (files/jupyterhub_config.py), found journal mode {journal}"
 
 
