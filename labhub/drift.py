@@ -69,11 +69,13 @@ def run_plan(inventory: str, hosts: list[str], env: dict) -> subprocess.Popen:
     )
 
 
-def run_checks(inventory: str, hosts: list[str], junit: Path, env: dict) -> subprocess.Popen:
-    """One pytest for all hosts: its start-up (imports, collection) is most of its cost."""
+def run_checks(inventory: str, hosts: list[str], junit: Path, names: Path, env: dict) -> subprocess.Popen:
+    """One pytest for all hosts: its start-up (imports, collection) is most of its cost. It
+    also writes the names of the hosts it checks (loading the inventory here as well would
+    cost as much again)."""
     only = [f"--host={host}" for host in hosts]  # one token each: pytest reads "@x" as a file of arguments
     return subprocess.Popen(
-        [sys.executable, "-m", "pytest", "labhub/checks", f"--inventory={inventory}", *only, "-q",
+        [sys.executable, "-m", "pytest", "labhub/checks", f"--inventory={inventory}", *only, f"--names-to={names}", "-q",
          "-p", "no:cacheprovider", "-o", "addopts=", "--assert=plain", f"--junitxml={junit}"],  # checks word their own failures
         cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
     )
@@ -99,8 +101,7 @@ def read_plan(process: subprocess.Popen, reports: dict[str, HostReport]) -> None
                 reports[name].drift.append(Finding("plan", operation["name"], "the deploy would change this"))
 
 
-def read_checks(process: subprocess.Popen, junit: Path, reports: dict[str, HostReport]) -> None:
-    output, _ = process.communicate()
+def read_checks(output: str, junit: Path, reports: dict[str, HostReport]) -> None:
     cases = list(ElementTree.parse(junit).getroot().iter("testcase")) if junit.exists() else []
     ran = {name: 0 for name in reports}
     failed_to_run: dict[str, dict[str, list[str]]] = {name: {} for name in reports}
@@ -143,16 +144,18 @@ def check(inventory: str, hosts: list[str] | None = None) -> dict[str, HostRepor
     """Run the plan and the checks of every host at once; a report per host."""
     env = {**os.environ, "PYINFRA_PROGRESS": "off"}
     with tempfile.TemporaryDirectory() as scratch:
-        junit = Path(scratch) / "checks.xml"
+        junit, names_file = Path(scratch) / "checks.xml", Path(scratch) / "hosts"
         plan = run_plan(inventory, hosts or [], env)
-        checks = run_checks(inventory, hosts or [], junit, env)
-        # Meanwhile: which hosts there are (loading the inventory costs as much as a start-up).
-        from labhub.inventory import load_inventory
+        checks = run_checks(inventory, hosts or [], junit, names_file, env)
+        output, _ = checks.communicate()
+        names = hosts or (names_file.read_text().split() if names_file.exists() else None)
+        if names is None:  # the checks could not load the inventory: loaded here, its error raised as the deploy's would be
+            from labhub.inventory import load_inventory
 
-        names = hosts or [name for name, _ in load_inventory(inventory)]
+            names = [name for name, _ in load_inventory(inventory)]
         reports = {name: HostReport(name) for name in names}
         read_plan(plan, reports)
-        read_checks(checks, junit, reports)
+        read_checks(output, junit, reports)
     for report in reports.values():
         report.settle()
     return reports
@@ -226,12 +229,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--alerts", metavar="FILE", help="send alerts and heartbeats with these settings (the control host's, written by the deploy)")
     parser.add_argument("--test-alerts", action="store_true", help="send a test message through every alert target and say whether each was delivered")
     args = parser.parse_args(argv)
-    from labhub import alerts
+    if args.alerts or args.test_alerts:  # the alerts' settings model: imported only when there are alerts
+        from labhub import alerts
 
-    settings = alerts.load_settings(args.alerts, args.inventory) if args.alerts or args.test_alerts else None
-    if args.test_alerts:
-        return alerts.test(settings)
-    print(alerts.ping_job(settings, "start"), end="", flush=True)
+        settings = alerts.load_settings(args.alerts, args.inventory)
+        if args.test_alerts:
+            return alerts.test(settings)
+        print(alerts.ping_job(settings, "start"), end="", flush=True)
 
     started = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
     clock = time.monotonic()
@@ -259,11 +263,11 @@ def main(argv: list[str] | None = None) -> int:
         converge = subprocess.run(deploy_command(args.inventory, drifted, "-y"), cwd=REPO)
         print(f"re-converged {', '.join(drifted)}: {'done' if converge.returncode == 0 else 'FAILED'}")
         converge_failed = drifted if converge.returncode != 0 else []
+    status = EXIT[overall(reports)]
     if args.alerts:
         for line in alerts.raise_alerts(settings, alerts.conditions(reports, converge_failed), outputs["markdown"]):
             print(line, flush=True)
-    status = EXIT[overall(reports)]
-    print(alerts.ping_job(settings, "fail" if status == EXIT[ERROR] else "success"), end="", flush=True)
+        print(alerts.ping_job(settings, "fail" if status == EXIT[ERROR] else "success"), end="", flush=True)
     return status
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import pytest
 
@@ -18,6 +19,7 @@ from labhub.ops.facts import record_of
 def pytest_addoption(parser):
     parser.addoption("--inventory", default=None, help="check the hosts of this pyinfra inventory, e.g. inventories/lab.py")
     parser.addoption("--host", action="append", default=None, help="check only this host of the inventory (repeatable)")
+    parser.addoption("--names-to", default=None, help="write the names of the hosts checked into this file, one per line (the drift check reads them)")
 
 
 def pytest_configure(config):
@@ -38,6 +40,12 @@ def inventory_hosts(path: str) -> list[tuple[str, dict]]:
 def selected(config) -> list[tuple[str, dict]]:
     only = config.getoption("--host")
     return [(name, data) for name, data in inventory_hosts(config.getoption("--inventory")) if not only or name in only]
+
+
+def pytest_collection_finish(session):
+    names_to = session.config.getoption("--names-to")
+    if names_to:
+        Path(names_to).write_text("".join(f"{name}\n" for name, _ in selected(session.config)))
 
 
 def pytest_generate_tests(metafunc):
