@@ -4,6 +4,7 @@ the hub's API latency meanwhile, and its health after."""
 from __future__ import annotations
 
 import json
+import os
 import statistics
 import threading
 import time
@@ -45,7 +46,12 @@ def class_start(workdir: Path) -> str:
         classes: dict[int, list[dict]] = {}
         for size in TARGETS:
             for _ in range(CLASS_ROUNDS):
-                classes.setdefault(size, []).append(one_class(url, {name: users[name] for name in members[:size]}))
+                busy, before = machine_cpu_seconds(), cpu_by_kind(host)
+                one = one_class(url, {name: users[name] for name in members[:size]})
+                one["machine_cpu"] = machine_cpu_seconds() - busy
+                after = cpu_by_kind(host)  # the servers still run: what they spent starting is theirs
+                one["cpu"] = {kind: after[kind] - before.get(kind, 0.0) for kind in after}
+                classes.setdefault(size, []).append(one)
                 stop_servers(users)
         healthy = HubUser(url).request("GET", "/hub/health")[0] == 200
     finally:
@@ -63,6 +69,7 @@ def class_start(workdir: Path) -> str:
              f"each class: {each(medians)} s; {sum(len(one['latencies']) for one in classes[size])} requests, every 0.2 s"),
             (f"class of {size}: hub API latency meanwhile, maximum", statistics.median(worsts), min(worsts),
              f"each class: {each(worsts)} s"),
+            *cpu_rows(size, classes[size]),
         ]
         met = (max(ready) <= ready_within and max(medians) <= median_within and max(worsts) <= worst_within
                and all(len(one["ready"]) == size for one in classes[size]))
@@ -71,6 +78,51 @@ def class_start(workdir: Path) -> str:
     return table("Class start (issues 13 and 21)", rows, f"Targets: {'; '.join(verdicts)}. Hub healthy afterwards: {'yes' if healthy else 'NO'}. "
                  "The class of 20's targets are as first measured outside the project. One Debian 13 test host, 2 cores shared with "
                  "the runner.", method=f"median and best of {CLASS_ROUNDS} classes of each size on one host")
+
+
+def cpu_rows(size: int, classes: list[dict]) -> list[tuple]:
+    """Where a class's time goes: the machine's CPU over the class (both cores, everything on
+    the runner), and the CPU each kind of process spent, per server started."""
+    machine = [one["machine_cpu"] for one in classes]
+    busy = [one["machine_cpu"] / (2 * one["all_ready"]) for one in classes]
+    rows = [(f"class of {size}: CPU-seconds of the whole machine until all ready", statistics.median(machine), min(machine),
+             f"each class: {each(machine)}; the 2 cores busy {', '.join(f'{b:.0%}' for b in busy)} of the time; "
+             f"per server {statistics.median(machine) / size:.2f} CPU-s")]
+    for kind in ("servers", "hub", "docker engine", "other"):
+        seconds = [one["cpu"].get(kind, 0.0) for one in classes]
+        rows.append((f"class of {size}: CPU-seconds per server started, {kind}", statistics.median(seconds) / size, min(seconds) / size,
+                     f"the class's {kind}: {each(seconds)} CPU-s"))
+    return rows
+
+
+def machine_cpu_seconds() -> float:
+    """Busy CPU time of the whole machine (all cores), from /proc/stat: user, nice, system, irq, softirq, steal."""
+    fields = [int(value) for value in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    return (sum(fields[:3]) + sum(fields[5:8])) / os.sysconf("SC_CLK_TCK")
+
+
+# Each process of the test host: its CPU (utime + stime, and its reaped children's) and its
+# nested container (from its cgroup), in one command; a container's name from its ID.
+PROCESS_CPU = ("for p in /proc/[0-9]*; do s=$(sed 's/.*) //' $p/stat 2>/dev/null) || continue; "
+               "set -- $s; c=$(grep -o '[0-9a-f]\\{64\\}' $p/cgroup 2>/dev/null | tail -1); echo \"${12} ${13} ${14} ${15} ${c:--} $(cat $p/comm)\"; done; "
+               "echo @@; docker ps --no-trunc --format '{{.ID}} {{.Names}}'")
+
+
+def cpu_by_kind(host) -> dict[str, float]:
+    """CPU-seconds the test host's running processes have spent (with their reaped children's),
+    by kind: the members' servers, the hub (its container), the Docker engine (dockerd,
+    containerd, the shims) and the rest. A process gone meanwhile is counted only by the
+    machine's total."""
+    processes, _, containers = host.exec(PROCESS_CPU).stdout.partition("@@\n")
+    names = dict(line.split(maxsplit=1) for line in containers.splitlines() if line.strip())
+    found: dict[str, float] = {}
+    for line in processes.splitlines():
+        utime, stime, cutime, cstime, container, command = line.split(maxsplit=5)
+        name = names.get(container, "")
+        kind = ("servers" if name.startswith("jupyter-") else "hub" if name.startswith("jupyterhub-hub") else
+                "docker engine" if command.startswith(("dockerd", "containerd", "runc", "docker-proxy")) else "other")
+        found[kind] = found.get(kind, 0.0) + sum(map(int, (utime, stime, cutime, cstime))) / 100  # CLK_TCK is 100
+    return found
 
 
 def each(values: list[float]) -> str:
