@@ -179,12 +179,28 @@ def pytest_sessionfinish(session):
     out = Path(session.config.rootpath) / "test-artifacts" / "suite-times.json"
     out.parent.mkdir(exist_ok=True)
     started = getattr(session.config, "_labhub_started", None)
+    busy = getattr(session.config, "_labhub_cpu", None)
     out.write_text(json.dumps({
         "wall_seconds": time.time() - started if started else None,
+        # How busy the machine's cores were over the run: what more workers could still use.
+        "cpu_busy": round(cpu_busy(busy), 3) if busy else None,
         "workers": getattr(session.config.option, "numprocesses", None) or 1,
         "modules": _ledger,
         "slowest": [{"seconds": round(seconds, 1), "step": step} for seconds, step in sorted(_steps, reverse=True)[:25]],
     }, indent=1) + "\n")
+
+
+def cpu_times() -> tuple[int, int]:
+    """(busy, all) CPU time of the whole machine so far, in ticks, from /proc/stat."""
+    from pathlib import Path
+
+    fields = [int(value) for value in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:8]]
+    return sum(fields) - fields[3] - fields[4], sum(fields)  # idle and iowait are not busy
+
+
+def cpu_busy(before: tuple[int, int]) -> float:
+    busy, total = cpu_times()
+    return (busy - before[0]) / max(total - before[1], 1)
 
 
 def pytest_configure(config):
@@ -193,3 +209,4 @@ def pytest_configure(config):
     import tests.harness.snapshots  # noqa: F401 - names this run (LABHUB_TEST_RUN) before pytest-xdist starts its workers
 
     config._labhub_started = time.time()
+    config._labhub_cpu = cpu_times()

@@ -32,7 +32,8 @@ def suite(workdir: Path) -> str:
         "",
         f"Measured {datetime.date.fromtimestamp(LEDGER.stat().st_mtime)} on {os.cpu_count()} cores, {platform.system()} "
         f"{platform.release()}: one full run, {ledger['workers']} worker(s), {wall / 60:.1f} min of pytest "
-        f"({sum(total.values()) / 60:.1f} min of test time summed over the workers).",
+        f"({sum(total.values()) / 60:.1f} min of test time summed over the workers)"
+        + (f"; the cores were busy {ledger['cpu_busy']:.0%} of the run." if ledger.get("cpu_busy") is not None else "."),
         "",
         "| module | tests | setup (s) | calls (s) | teardown (s) | total (s) |",
         "|---|---:|---:|---:|---:|---:|",
