@@ -13,9 +13,12 @@ sandbox-https:  ## the same, behind the TLS proxy (a certificate of the sandbox'
 sandbox-down:  ## remove it
 	.venv/bin/python -m tests.sandbox down
 
-test:  ## the whole suite, as CI runs it, on two workers (PYTEST_ARGS="-m hub" for a subset)
+# pytest-xdist workers sharing the machine's cores (docs/benchmarks.md, "Test suite").
+WORKERS ?= 3
+
+test:  ## the whole suite, as CI runs it, on $(WORKERS) workers (PYTEST_ARGS="-m hub" for a subset)
 	@bash scripts/setup test
-	.venv/bin/pytest -n 2 $(PYTEST_ARGS)
+	.venv/bin/pytest -n $(WORKERS) $(PYTEST_ARGS)
 
 quick:  ## the tests that need no host: seconds
 	@bash scripts/setup quick
