@@ -13,7 +13,8 @@ sandbox-https:  ## the same, behind the TLS proxy (a certificate of the sandbox'
 sandbox-down:  ## remove it
 	.venv/bin/python -m tests.sandbox down
 
-# pytest-xdist workers sharing the machine's cores (docs/benchmarks.md, "Test suite").
+# pytest-xdist workers sharing the machine's cores: three on two cores kept them 93% busy and
+# ran the suite in 48 min (two: 47-56 min, one run each; docs/benchmarks.md, "Test suite").
 WORKERS ?= 3
 
 test:  ## the whole suite, as CI runs it, on $(WORKERS) workers (PYTEST_ARGS="-m hub" for a subset)

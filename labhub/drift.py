@@ -81,8 +81,7 @@ def run_checks(inventory: str, hosts: list[str], junit: Path, names: Path, env: 
     )
 
 
-def read_plan(process: subprocess.Popen, reports: dict[str, HostReport]) -> None:
-    stdout, stderr = process.communicate()
+def read_plan(stdout: str, stderr: str, reports: dict[str, HostReport]) -> None:
     stderr = ANSI.sub("", stderr)
     ready = set(re.findall(r"\[([^\]]+)\]\s+Ready: deploy\.py", stderr))  # pyinfra pads host names
     for name, report in reports.items():
@@ -147,6 +146,7 @@ def check(inventory: str, hosts: list[str] | None = None) -> dict[str, HostRepor
         junit, names_file = Path(scratch) / "checks.xml", Path(scratch) / "hosts"
         plan = run_plan(inventory, hosts or [], env)
         checks = run_checks(inventory, hosts or [], junit, names_file, env)
+        planned = plan.communicate()  # then the checks: a process whose output fills its pipe meanwhile only waits
         output, _ = checks.communicate()
         names = hosts or (names_file.read_text().split() if names_file.exists() else None)
         if names is None:  # the checks could not load the inventory: loaded here, its error raised as the deploy's would be
@@ -154,7 +154,7 @@ def check(inventory: str, hosts: list[str] | None = None) -> dict[str, HostRepor
 
             names = [name for name, _ in load_inventory(inventory)]
         reports = {name: HostReport(name) for name in names}
-        read_plan(plan, reports)
+        read_plan(*planned, reports)
         read_checks(output, junit, reports)
     for report in reports.values():
         report.settle()

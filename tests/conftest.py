@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import pytest
 
-# The suite runs on two workers (pytest-xdist: the Makefile's `test`). A unit of work is a
+# The suite runs on three workers (pytest-xdist: the Makefile's WORKERS). A unit of work is a
 # module (its cases run in order on one worker), or all the tests that share one of the
 # session's hosts (SHARED_HOSTS: collection refuses a test that uses one outside its unit).
 # Units are handed out longest first, as measured (docs/benchmarks.md, "Test suite"), so that
-# neither worker is left alone at the end; the VM goes early, beside the hub, because it
+# no worker is left alone at the end; the VM goes early, beside the hub, because it
 # needs none of the hub's images, which the hub's unit builds meanwhile.
 SHARED_HOSTS = {
     "hub_lab": ("tests/test_browser.py", "tests/test_docker_api.py", "tests/test_drift.py::test_drift_of_the_hub_stack", "tests/test_groups.py", "tests/test_hub.py"),

@@ -57,8 +57,8 @@ def _start_dockerd() -> None:
 
 @contextlib.contextmanager
 def cache_lock(name: str) -> Iterator[None]:
-    """One builder at a time for a cached artefact: the suite's two workers (pytest-xdist)
-    both ask for the test images as they start; the second waits and finds it built."""
+    """One builder at a time for a cached artefact: the suite's workers (pytest-xdist) all
+    ask for the test images as they start; the others wait and find them built."""
     CACHE.mkdir(parents=True, exist_ok=True)
     with open(CACHE / f"{name}.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)

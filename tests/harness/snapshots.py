@@ -9,8 +9,8 @@ shows that they do). It gets its own name, SSH port and address.
 
 Exactly one test per path starts from a bare host: the fresh converge of the hub
 (test_hub), the restore (test_backup's reinstalled server) and the cut-off deploys
-(test_interruptions). Snapshots are taken once per run, by whichever of the suite's two
-workers asks first (the other waits), and belong to that run (RUN, which its workers inherit):
+(test_interruptions). Snapshots are taken once per run, by whichever of the suite's
+workers asks first (the others wait), and belong to that run (RUN, which its workers inherit):
 the run removes them when it ends, and a later run those of a run that died.
 """
 
