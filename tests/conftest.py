@@ -190,16 +190,10 @@ def pytest_sessionfinish(session):
     }, indent=1) + "\n")
 
 
-def cpu_times() -> tuple[int, int]:
-    """(busy, all) CPU time of the whole machine so far, in ticks, from /proc/stat."""
-    from pathlib import Path
-
-    fields = [int(value) for value in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:8]]
-    return sum(fields) - fields[3] - fields[4], sum(fields)  # idle and iowait are not busy
-
-
 def cpu_busy(before: tuple[int, int]) -> float:
-    busy, total = cpu_times()
+    from tests.harness.cpu import cpu_ticks
+
+    busy, total = cpu_ticks()
     return (busy - before[0]) / max(total - before[1], 1)
 
 
@@ -208,5 +202,7 @@ def pytest_configure(config):
 
     import tests.harness.snapshots  # noqa: F401 - names this run (LABHUB_TEST_RUN) before pytest-xdist starts its workers
 
+    from tests.harness.cpu import cpu_ticks
+
     config._labhub_started = time.time()
-    config._labhub_cpu = cpu_times()
+    config._labhub_cpu = cpu_ticks()

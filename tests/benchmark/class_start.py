@@ -4,7 +4,6 @@ the hub's API latency meanwhile, and its health after."""
 from __future__ import annotations
 
 import json
-import os
 import statistics
 import threading
 import time
@@ -12,6 +11,7 @@ from pathlib import Path
 
 from tests.benchmark.common import table
 from tests.harness import cli
+from tests.harness.cpu import busy_cpu_seconds
 from tests.harness.engine import run, testhost_image
 from tests.harness.hosts import make_ssh_key, remove_host, start_host, write_inventory
 from tests.harness.hubclient import HubUser
@@ -46,9 +46,9 @@ def class_start(workdir: Path) -> str:
         classes: dict[int, list[dict]] = {}
         for size in TARGETS:
             for _ in range(CLASS_ROUNDS):
-                busy, before = machine_cpu_seconds(), cpu_by_kind(host)
+                busy, before = busy_cpu_seconds(), cpu_by_kind(host)
                 one = one_class(url, {name: users[name] for name in members[:size]})
-                one["machine_cpu"] = machine_cpu_seconds() - busy
+                one["machine_cpu"] = busy_cpu_seconds() - busy
                 after = cpu_by_kind(host)  # the servers still run: what they spent starting is theirs
                 one["cpu"] = {kind: after[kind] - before.get(kind, 0.0) for kind in after}
                 classes.setdefault(size, []).append(one)
@@ -93,12 +93,6 @@ def cpu_rows(size: int, classes: list[dict]) -> list[tuple]:
         rows.append((f"class of {size}: CPU-seconds per server started, {kind}", statistics.median(seconds) / size, min(seconds) / size,
                      f"the class's {kind}: {each(seconds)} CPU-s"))
     return rows
-
-
-def machine_cpu_seconds() -> float:
-    """Busy CPU time of the whole machine (all cores), from /proc/stat: user, nice, system, irq, softirq, steal."""
-    fields = [int(value) for value in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
-    return (sum(fields[:3]) + sum(fields[5:8])) / os.sysconf("SC_CLK_TCK")
 
 
 # Each process of the test host: its CPU (utime + stime, and its reaped children's) and its
