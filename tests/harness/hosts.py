@@ -125,7 +125,7 @@ def start_host(name: str, image: str, key: Path, extra_args: tuple[str, ...] = (
 def publish_key(host: TestHost) -> None:
     """root's authorized key: the session's. sshd starts with the container; the key may
     land before or after, both are fine."""
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + 90  # ends when ready; the bound is for a loaded machine
     while host.exec("test -d /root", check=False).returncode != 0:
         if time.monotonic() > deadline:
             raise RuntimeError(f"test host {host.name} did not start")

@@ -100,7 +100,7 @@ class SambaServer:
         self.process = subprocess.Popen(
             ["smbd", "--foreground", "--no-process-group", "-s", str(self.config)], stdout=log, stderr=log, start_new_session=True
         )
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + 90  # ends when ready; the bound is for a loaded machine
         while True:
             with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", PORT), timeout=1):
                 return

@@ -154,7 +154,7 @@ def pebble(ca: LabCA, hub_address: str, name: str = "pebble") -> Iterator[Pebble
             run("docker", "exec", "-i", container, "sh", "-c", f"mkdir -p /etc/pebble && cat > /etc/pebble/{remote}", input=local.read_text())
         run("docker", "exec", container, "touch", "/etc/pebble/ready")
         found = Pebble(container, address, ca)
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + 90  # ends when ready; the bound is for a loaded machine
         while True:
             try:
                 found.roots()
