@@ -19,6 +19,9 @@ from pathlib import Path
 
 CACHE = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "labhub-tests"
 DEBIAN_MIRROR = os.environ.get("LABHUB_TEST_DEBIAN_MIRROR", "http://deb.debian.org/debian")
+# How long the harness waits for a server it started (a test host's sshd, smbd, slapd, Pebble)
+# to answer: each wait ends as soon as it does; the bound is for three workers on two cores.
+READY_TIMEOUT = 90
 
 # What a freshly installed minimal server has: systemd, sshd, python3, the usual tools.
 TESTHOST_PACKAGES = ("systemd", "systemd-sysv", "dbus", "openssh-server", "iproute2", "procps", "python3", "less")

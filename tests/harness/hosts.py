@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tests.harness.engine import run
+from tests.harness.engine import READY_TIMEOUT, run
 
 # Measured to work on the test machines (TESTING-ENVIRONMENT.md): systemd as PID 1 and a
 # nested Docker engine, without --privileged. systempaths=unconfined leaves /proc/sys
@@ -85,7 +85,7 @@ def _published_port(container: str) -> int:
     return int(mapping.rsplit(":", 1)[1])
 
 
-def wait_for_ssh(host: TestHost, timeout: float = 90) -> None:
+def wait_for_ssh(host: TestHost, timeout: float = READY_TIMEOUT) -> None:
     deadline = time.monotonic() + timeout
     while True:
         with contextlib.suppress(OSError):
@@ -125,7 +125,7 @@ def start_host(name: str, image: str, key: Path, extra_args: tuple[str, ...] = (
 def publish_key(host: TestHost) -> None:
     """root's authorized key: the session's. sshd starts with the container; the key may
     land before or after, both are fine."""
-    deadline = time.monotonic() + 90  # ends when ready; the bound is for a loaded machine
+    deadline = time.monotonic() + READY_TIMEOUT
     while host.exec("test -d /root", check=False).returncode != 0:
         if time.monotonic() > deadline:
             raise RuntimeError(f"test host {host.name} did not start")

@@ -11,7 +11,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from tests.harness.engine import run
+from tests.harness.engine import READY_TIMEOUT, run
 from tests.harness.images import build
 from tests.harness.tlslab import LabCA, container_ip
 
@@ -120,7 +120,7 @@ class Directory:
 
 
 def wait_for_slapd(directory: Directory) -> None:
-    deadline = time.monotonic() + 90  # ends when ready; the bound is for a loaded machine
+    deadline = time.monotonic() + READY_TIMEOUT
     while run("docker", "exec", directory.container, "ldapsearch", "-x", "-H", "ldap://127.0.0.1", "-b", "", "-s", "base", check=False).returncode != 0:
         assert time.monotonic() < deadline, "slapd did not start: " + run("docker", "logs", directory.container, check=False).stderr[-2000:]
         time.sleep(0.5)

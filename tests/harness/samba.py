@@ -14,7 +14,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from tests.harness.engine import run
+from tests.harness.engine import READY_TIMEOUT, run
 
 PORT = 4450
 ACCOUNT = "labhubsmb"  # Samba maps its users to Unix accounts: a system account on the runner
@@ -100,7 +100,7 @@ class SambaServer:
         self.process = subprocess.Popen(
             ["smbd", "--foreground", "--no-process-group", "-s", str(self.config)], stdout=log, stderr=log, start_new_session=True
         )
-        deadline = time.monotonic() + 90  # ends when ready; the bound is for a loaded machine
+        deadline = time.monotonic() + READY_TIMEOUT
         while True:
             with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", PORT), timeout=1):
                 return

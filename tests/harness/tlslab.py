@@ -22,7 +22,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from tests.harness.engine import CACHE, cache_lock, run
+from tests.harness.engine import CACHE, READY_TIMEOUT, cache_lock, run
 from tests.harness.images import build
 
 HUB_NAME = "hub.lab.test"
@@ -154,7 +154,7 @@ def pebble(ca: LabCA, hub_address: str, name: str = "pebble") -> Iterator[Pebble
             run("docker", "exec", "-i", container, "sh", "-c", f"mkdir -p /etc/pebble && cat > /etc/pebble/{remote}", input=local.read_text())
         run("docker", "exec", container, "touch", "/etc/pebble/ready")
         found = Pebble(container, address, ca)
-        deadline = time.monotonic() + 90  # ends when ready; the bound is for a loaded machine
+        deadline = time.monotonic() + READY_TIMEOUT
         while True:
             try:
                 found.roots()
