@@ -33,7 +33,7 @@ def departures():
     whose swarm.role is gone leaves, before its engine is set up for one server."""
     config = host_config(host)
     if config.swarm.role == "hub":
-        swarm.departed(name="Nodes no longer in the lab drained and removed", lab=sorted(swarm_nodes()))
+        swarm.departed(name="Nodes no longer in the lab drained and removed", lab=sorted(swarm_nodes()), network=SWARM_NETWORK)
     if config.swarm.role is None:
         swarm.left(name="Out of any swarm (no swarm.role)")
 

@@ -96,16 +96,30 @@ def test_a_swarm_hub_runs_swarmspawner_on_the_overlay_network_and_mounts_only_ea
     assert "labels" not in one_server.daemon_config("solo") and one_server.daemon_config("solo")["live-restore"] is True
 
 
+def api_node(node_id: str, name: str | None, labels: dict | None, availability: str, state: str, created: str) -> dict:
+    """A node as the Engine API (and `docker node inspect --format '{{json .}}'`) describes it, abridged."""
+    return {"ID": node_id, "CreatedAt": created, "Spec": {"Labels": labels, "Role": "worker", "Availability": availability},
+            "Description": {"Hostname": name or "other", "Engine": {"EngineVersion": "26.1.5", "Labels": {"labhub.node": name} if name else None}},
+            "Status": {"State": state, "Addr": "10.0.0.9"}}
+
+
 def test_the_swarm_state_and_node_lines_parse_and_differences_are_named():
-    state = SwarmState().process(['active true [{"NodeID":"n1","Addr":"10.0.0.1:2377"}]', "%nodes",
-                                  '"n1" {"labhub.node":"hub1"} {"pool":"a"} "active" "ready" "hub1" "2026-12-01T10:00:00Z"',
-                                  '"n2" {"labhub.node":"w1"} {} "drain" "down" "w1" "2026-12-01T10:00:01Z"', '"n3" null null "active" "ready" "other" "2026-12-01T10:00:02Z"',
-                                  "%network", "overlay true"])
+    info = {"ID": "x", "Swarm": {"LocalNodeState": "active", "ControlAvailable": True, "RemoteManagers": [{"NodeID": "n1", "Addr": "10.0.0.1:2377"}],
+                                 "Cluster": {"TLSInfo": {"TrustRoot": "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n"}}}}
+    listed = [api_node("n1", "hub1", {"pool": "a"}, "active", "ready", "2026-12-01T10:00:00Z"), api_node("n2", "w1", {}, "drain", "down", "2026-12-01T10:00:01Z"),
+              api_node("n3", None, None, "active", "ready", "2026-12-01T10:00:02Z")]
+    network = {"Name": "labhub-swarm", "Driver": "overlay", "Attachable": True}
+    from_api = ["%info", json.dumps(info), "%nodes", json.dumps(listed), "", "%network", json.dumps(network), ""]  # curl: the nodes as one list
+    from_cli = ["%info", json.dumps(info), "%nodes", *map(json.dumps, listed), "%network", json.dumps(network)]  # the docker CLI: a node a line
+    state = SwarmState().process(from_api)
+    assert SwarmState().process(from_cli) == state
     assert (state["state"], state["manager"], state["managers"], state["network"]) == ("active", True, ["10.0.0.1:2377"], {"driver": "overlay", "attachable": True})
     assert [n["name"] for n in state["nodes"]] == ["hub1", "w1", None]
     assert node_changes(state["nodes"], {"hub1": {"pool": "a"}, "w1": {}}) == ["w1: down (its engine does not answer the swarm)", "w1: labels {}, drain"]
-    rejoined = [*state["nodes"], parse_node('"n4" {"labhub.node":"w1"} {} "active" "ready" "w1" "2026-12-01T11:00:00Z"')]
+    rejoined = [*state["nodes"], parse_node(json.dumps(api_node("n4", "w1", {}, "active", "ready", "2026-12-01T11:00:00Z")))]
     assert node_changes(rejoined, {"hub1": {"pool": "a"}, "w1": {}}) == ["w1: in the swarm 2 times (it left and joined again)"]
     assert node_changes(state["nodes"], {"hub1": {"pool": "b"}, "w2": {}}) == ["w2: not in the swarm", "hub1: labels {'pool': 'a'}, active", "w1: in the swarm, no longer in the lab"]
-    assert SwarmState().process(["inactive false null", "%nodes", "%network"])["state"] == "inactive"
-    assert parse_node('"x" {} {} "active" "ready" "h" "2026-12-01T10:00:00Z"')["name"] is None
+    worker = SwarmState().process(["%info", json.dumps({"Swarm": {"LocalNodeState": "active", "ControlAvailable": False, "RemoteManagers": None}}), "%nodes", "%network"])
+    assert (worker["state"], worker["manager"], worker["nodes"], worker["network"]) == ("active", False, [], None)
+    assert SwarmState().process([]) == SwarmState.default() == {"state": "inactive", "manager": False, "managers": [], "nodes": [], "network": None}
+    assert parse_node(json.dumps(api_node("x", None, None, "active", "ready", "2026-12-01T10:00:00Z")))["name"] is None

@@ -20,56 +20,69 @@ JOIN_REQUEST = "/run/labhub/swarm-join.json"  # the join request, token inside: 
 SWARM_STATE = "/var/lib/docker/swarm/state.json"  # the engine's swarm membership, once it has one
 DRAIN_SECONDS = 120  # how long a removed node's servers get to stop before it leaves
 READY_SECONDS = 60  # how long a node of the lab may take to answer the swarm (its Docker just started)
-# Every node, one line each (parse_node): ID, engine labels (NODE_LABEL names it), labels, availability, state, hostname, created.
-NODES = ("docker node ls -q | xargs -r docker node inspect --format "
-         "'{{json .ID}} {{json .Description.Engine.Labels}} {{json .Spec.Labels}} {{json .Spec.Availability}} {{json .Status.State}} {{json .Description.Hostname}} {{json .CreatedAt}}'")
+# Every node as the Engine API describes it, one JSON object a line (parse_node).
+NODES = "docker node ls -q | xargs -r docker node inspect --format '{{json .}}'"
+# The engine's own API where curl is there (the hub and workers install it): a tenth of the
+# docker CLI's CPU, which starts each of its plugins for `docker info`; the CLI before then.
+ENGINE_API = (
+    "if command -v curl >/dev/null 2>&1; then "
+    "api() { curl -sf --unix-socket /var/run/docker.sock \"http://localhost$1\" && echo; }; "
+    "info() { api /info; }; nodes() { api /nodes; }; network() { api \"/networks/$1\"; }; "
+    "else info() { docker info --format '{{json .}}'; }; nodes() { %s; }; "
+    "network() { docker network inspect --format '{{json .}}' \"$1\" 2>/dev/null; }; fi; " % NODES
+)
 
 
 class SwarmState(FactBase):
     """This engine's swarm state; on a manager also every node (ID, inventory name from its
-    engine label, labels, availability, state) and the overlay networks' drivers."""
+    engine label, labels, availability, state) and the overlay network's driver."""
 
     def command(self, network: str | None = None) -> str:
         return (
-            # Without state.json the engine was never in a swarm (or left it): no `docker info`,
-            # which costs a run of a one-server lab, or fails on a host without Docker yet.
-            f"if [ -e {SWARM_STATE} ]; then s=$(docker info --format '{{{{.Swarm.LocalNodeState}}}} {{{{.Swarm.ControlAvailable}}}} {{{{json .Swarm.RemoteManagers}}}}') || exit 1; "
-            "else s='inactive false null'; fi; echo \"$s\"; echo '%nodes'; "
-            f"case \"$s\" in 'active true '*) {NODES};; esac; echo '%network'; "
-            + (f"docker network inspect --format '{{{{.Driver}}}} {{{{.Attachable}}}}' {q(network)} 2>/dev/null; " if network else "")
+            # Without state.json the engine was never in a swarm (or left it): no question to
+            # Docker, which costs a run of a one-server lab, or fails on a host without Docker yet.
+            f"[ -e {SWARM_STATE} ] || exit 0; {ENGINE_API}"
+            "s=$(info) || exit 1; echo '%info'; printf '%s\\n' \"$s\"; echo '%nodes'; "
+            "case \"$s\" in *'\"ControlAvailable\":true'*) nodes;; esac; echo '%network'; "
+            + (f"network {q(network)}; " if network else "")
             + "true"
         )
 
+    @staticmethod
+    def default():
+        return SwarmState().process([])  # never in a swarm
+
     def process(self, output):
-        lines = list(output)
-        state, manager, managers = (lines[0].split(" ", 2) + ["", "", "null"])[:3] if lines else ("inactive", "false", "null")
-        nodes, network, section = [], None, None
-        for line in lines[1:]:
+        found, section = {"info": [], "nodes": [], "network": []}, None
+        for line in output:
             if line.startswith("%"):
                 section = line[1:]
-            elif section == "nodes" and line.strip():
-                nodes.append(parse_node(line))
-            elif section == "network" and line.strip():
-                network = line.split()
+            elif section in found and line.strip():
+                value = json.loads(line)
+                found[section].extend(value if isinstance(value, list) else [value])
+        swarm = (found["info"][0].get("Swarm") or {}) if found["info"] else {}
+        network = found["network"][0] if found["network"] else None
         return {
-            "state": state,
-            "manager": manager == "true",
-            "managers": [m.get("Addr", "") for m in json.loads(managers) or []],
-            "nodes": nodes,
-            "network": {"driver": network[0], "attachable": network[1] == "true"} if network else None,
+            "state": swarm.get("LocalNodeState") or "inactive",
+            "manager": bool(swarm.get("ControlAvailable")),
+            "managers": [m.get("Addr", "") for m in swarm.get("RemoteManagers") or []],
+            "nodes": [node_of(node) for node in found["nodes"]],
+            "network": {"driver": network.get("Driver"), "attachable": bool(network.get("Attachable"))} if network else None,
         }
+
+
+def node_of(node: dict) -> dict:
+    """A node as the Engine API describes it: ID, inventory name (its engine label NODE_LABEL),
+    labels, availability, state, hostname, created."""
+    description, spec = node.get("Description") or {}, node.get("Spec") or {}
+    return {"id": node["ID"], "name": ((description.get("Engine") or {}).get("Labels") or {}).get(NODE_LABEL),
+            "labels": spec.get("Labels") or {}, "availability": spec.get("Availability"), "state": (node.get("Status") or {}).get("State"),
+            "hostname": description.get("Hostname"), "created": node.get("CreatedAt")}
 
 
 def parse_node(line: str) -> dict:
     """One line of NODES."""
-    decoder, fields, at = json.JSONDecoder(), [], 0
-    while at < len(line):
-        value, at = decoder.raw_decode(line, at)
-        fields.append(value)
-        at += 1
-    node_id, engine, labels, availability, state, hostname, created = fields
-    return {"id": node_id, "name": (engine or {}).get(NODE_LABEL), "labels": labels or {}, "availability": availability,
-            "state": state, "hostname": hostname, "created": created}
+    return node_of(json.loads(line))
 
 
 @operation()
@@ -175,12 +188,12 @@ def listed(host) -> dict[str, list[dict]]:
 
 
 @operation()
-def departed(lab: Sequence[str]):
+def departed(lab: Sequence[str], network: str):
     """On the manager, before anything else of the run: each node the lab no longer has is
     drained (its servers stop; the swarm starts them elsewhere), then removed. First, so that
     a node taken out of the lab has left the swarm before its own engine is set up anew
     (swarm mode refuses live-restore)."""
-    now = facts.get(SwarmState)
+    now = facts.get(SwarmState, network=network)  # as `manager` reads it: one read for both
     if any(name not in lab for name in by_name(now["nodes"])):
         yield FunctionCommand(drain_departed, (list(lab),), {})
 
