@@ -9,7 +9,7 @@ from pyinfra import host, logger, state
 from pyinfra.api import FactBase, operation
 
 from labhub.ops import facts
-from labhub.ops.shell import HTTP_STATUS, changed, q, script
+from labhub.ops.shell import HTTP_STATUS, IMAGE_ID, changed, q, script
 
 
 class EnvKeys(FactBase):
@@ -47,8 +47,8 @@ def _stack_digest(files: Sequence[str], images: Sequence[str]) -> str:
     return (
         # `|| true`: under `set -e` a missing file (the Caddyfile without TLS) would end the group
         # before the image IDs, and the stamp would never match the fact's digest.
-        f"{{ cat {' '.join(q(f) for f in files)} 2>/dev/null || true; "
-        f"docker image inspect --format '{{{{.Id}}}}' {' '.join(q(i) for i in images)} 2>/dev/null || true; }} | sha256sum | cut -d' ' -f1"
+        f"{IMAGE_ID}; {{ cat {' '.join(q(f) for f in files)} 2>/dev/null || true; "
+        f"for i in {' '.join(q(i) for i in images)}; do image_id \"$i\" || true; done; }} | sha256sum | cut -d' ' -f1"
     )
 
 

@@ -37,13 +37,14 @@ class Together(FactBase):
         # printf's leading newline ends a last line that has none; split() drops the empty
         # line it adds after one that had it, so each output reads exactly as it does alone.
         status = f"printf '\\n{STATUS}%s\\n'"
-        started = "".join(f"( ( {command}\n); echo $? > \"$d/{n}.status\" ) > \"$d/{n}\" 2>/dev/null &\n" for n, command in enumerate(commands))
-        shown = " ".join(str(n) for n in range(len(commands)))
+        # Each command's output file ends with its status line: one `cat` prints them all.
+        started = "".join(f"( ( {command}\n); {status} \"$?\" ) > \"$d/{n}\" 2>/dev/null &\n" for n, command in enumerate(commands))
+        outputs = " ".join(f"\"$d/{n}\"" for n in range(len(commands)))
         one_by_one = "\n".join(f"( ( {command}\n); {status} \"$?\" )" for command in commands)
         return (
             "if d=$(mktemp -d 2>/dev/null); then\n"
             f"{started}wait\n"
-            f"for n in {shown}; do cat \"$d/$n\"; {status} \"$(cat \"$d/$n.status\")\"; done\n"
+            f"cat {outputs}\n"
             "rm -rf \"$d\"\n"
             f"else\n{one_by_one}\nfi"
         )
@@ -199,6 +200,8 @@ def read_ahead() -> None:
         return
     with fact_output_hidden(hidden):
         results = host.get_fact(Together, tuple(commands))  # positional: -v names the fact, not every command
+    if len(results) != len(commands):
+        return  # a status line lost (a disk that filled meanwhile): each fact is read when asked
     for (fact_class, arguments), (status, lines) in zip(facts, results):
         if status != 0:
             continue  # read again when asked, so that pyinfra reports its error as usual

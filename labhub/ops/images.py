@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pyinfra.api import FactBase, FileUploadCommand, operation
 
 from labhub.ops import facts
-from labhub.ops.shell import HTTP_STATUS, q, script
+from labhub.ops.shell import HTTP_STATUS, IMAGE_ID, q, script
 
 
 class ImageIds(FactBase):
@@ -20,8 +20,8 @@ class ImageIds(FactBase):
 
     def command(self, refs: tuple[str, ...]) -> str:
         return (
-            f"for ref in {' '.join(q(r) for r in refs)}; do "
-            "id=$(docker image inspect --format '{{.Id}}' \"$ref\" 2>/dev/null) && echo \"$ref $id\"; done; true"
+            f"{IMAGE_ID}; for ref in {' '.join(q(r) for r in refs)}; do "
+            "id=$(image_id \"$ref\") && echo \"$ref $id\"; done; true"
         )
 
     def process(self, output):
@@ -53,12 +53,12 @@ class RegistryImages(FactBase):
     def command(self, images: tuple[tuple[str, str, str], ...], registry: str) -> str:
         lines = []
         for ref, name, tag in images:
-            lines.append(f"docker image inspect {q(ref)} >/dev/null 2>&1 && echo {q('L ' + ref)}")
+            lines.append(f"image_id {q(ref)} >/dev/null && echo {q('L ' + ref)}")
             lines.append(
                 f"[ \"$({HTTP_STATUS} -H 'Accept: application/vnd.docker.distribution.manifest.v2+json' "
                 f"{q(f'http://{registry}/v2/{name}/manifests/{tag}')})\" = 200 ] && echo {q('R ' + ref)}"
             )
-        return "; ".join(lines) + "; true"
+        return "; ".join([IMAGE_ID, *lines]) + "; true"
 
     @staticmethod
     def default():
