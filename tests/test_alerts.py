@@ -7,6 +7,7 @@ The certificate's and a failed backup's alerts are shown in test_tls.py and test
 
 from __future__ import annotations
 
+import shlex
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -72,19 +73,23 @@ class AlertLab:
 
     def night(self, unit: str = "labhub-drift") -> tuple[int, str]:
         """One run of the unit, as its timer starts it: its exit status and its journal lines."""
+        cursor = self.sh("journalctl -n 0 --show-cursor --no-pager | sed -n 's/^-- cursor: //p'")
         started = self.host.exec(f"systemctl start {unit}.service", check=False).returncode
         # Its ExecStopPost (the heartbeat) may still run, and journald takes in what a unit
         # wrote a moment later: wait for both before reading.
         self.sh(f"while [ \"$(systemctl show -p ActiveState --value {unit}.service)\" = deactivating ]; do sleep 0.2; done; journalctl --sync")
         run = self.sh(f"systemctl show -p InvocationID --value {unit}.service")
-        journal = self.sh(f"journalctl _SYSTEMD_INVOCATION_ID={run} --no-pager -o cat")
+        # This run's lines, and the heartbeat's by its name: journald tells a line's unit from
+        # its process's cgroup, which a ping that fails in 0 ms may have left before journald
+        # looks (a full run lost the backup's end line to that with 90 s to wait).
+        read = f"journalctl --after-cursor={shlex.quote(cursor)} --no-pager -o cat _SYSTEMD_INVOCATION_ID={run} + SYSLOG_IDENTIFIER=labhub-heartbeat"
+        journal = self.sh(read)
         # The backup pings at its start and at its end (ExecStopPost): under load journald
-        # had the end's line only after the sync (seen in full runs; 15 s were not enough
-        # with three workers on two cores). The wait ends as soon as both lines are there.
+        # had the end's line only after the sync. The wait ends as soon as both lines are there.
         deadline = time.monotonic() + 90
         while unit == "labhub-backup" and journal.count("labhub-heartbeat: backup ") < 2 and time.monotonic() < deadline:
             time.sleep(0.5)
-            journal = self.sh(f"journalctl _SYSTEMD_INVOCATION_ID={run} --no-pager -o cat")
+            journal = self.sh(read)
         return started, journal
 
 
