@@ -2,8 +2,9 @@
 
 It pins pyinfra to the version in requirements.txt, and makes every host's data be validated
 against the model in labhub/config/ as soon as the inventory is loaded: bad input stops the run before
-any host is contacted. A server whose SSH host key changed (a reinstall) gets one clear message. Operations are
-ordered from the call stack's frames without reading source files (labhub/operation_order.py).
+any host is contacted. A server whose SSH host key changed (a reinstall) gets one clear message.
+Operations are ordered from the call stack's frames without reading source files
+(labhub/operation_order.py).
 """
 
 from pyinfra import config

@@ -4,12 +4,15 @@ no host needed. Every real deploy of the suite runs with it (config.py installs 
 
 from __future__ import annotations
 
+import importlib
+from pathlib import Path
 from types import SimpleNamespace
 
 import pyinfra
 import pytest
 from pyinfra.api.util import get_operation_order_from_stack
 
+from labhub import operation_order
 from labhub.operation_order import operation_order_from_frames
 
 pytestmark = pytest.mark.quick
@@ -37,15 +40,11 @@ def test_the_order_from_frames_is_pyinfras(monkeypatch, depth, from_deploy_file,
 
 
 def test_config_py_installs_it():
-    import importlib
-
     operation = importlib.import_module("pyinfra.api.operation")
     saved = operation.get_operation_order_from_stack
     try:
-        from labhub import operation_order
-
         operation_order.install()
         assert operation.get_operation_order_from_stack is operation_order_from_frames
     finally:
         operation.get_operation_order_from_stack = saved
-    assert "operation_order.install()" in (__import__("pathlib").Path(__file__).parents[1] / "config.py").read_text()
+    assert "operation_order.install()" in (Path(__file__).parents[1] / "config.py").read_text()
